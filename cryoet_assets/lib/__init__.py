@@ -1,0 +1,1 @@
+"""Plain-Python logic of cryoet-assets; nothing here imports dagster."""

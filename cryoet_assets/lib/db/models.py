@@ -1,0 +1,176 @@
+"""SQLAlchemy models of the portal's v2 tables, with the portal's column names and types (facts §5)."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose constraints get deterministic names (migrations can refer to them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _parent(column: str) -> ForeignKey:
+    return ForeignKey(column, ondelete="CASCADE")
+
+
+class Deposition(Base):
+    """A deposition; `id` is the deposition identifier from its metadata (no surrogate key)."""
+
+    __tablename__ = "deposition"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String, nullable=False)
+    description: Mapped[str] = mapped_column(String, nullable=False)
+    tag: Mapped[str | None] = mapped_column(String)
+    deposition_publications: Mapped[str | None] = mapped_column(String)
+    related_database_entries: Mapped[str | None] = mapped_column(String)
+    deposition_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    release_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    last_modified_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    key_photo_url: Mapped[str | None] = mapped_column(String)
+    key_photo_thumbnail_url: Mapped[str | None] = mapped_column(String)
+
+
+class DepositionAuthor(Base):
+    """An author of a deposition, in `author_list_order`."""
+
+    __tablename__ = "deposition_author"
+    __table_args__ = (UniqueConstraint("deposition_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
+    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
+    orcid: Mapped[str | None] = mapped_column(String)
+    kaggle_id: Mapped[str | None] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    email: Mapped[str | None] = mapped_column(String)
+    affiliation_name: Mapped[str | None] = mapped_column(String)
+    affiliation_address: Mapped[str | None] = mapped_column(String)
+    affiliation_identifier: Mapped[str | None] = mapped_column(String)
+    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
+    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class DepositionType(Base):
+    """One type of data (annotation, dataset, tomogram) a deposition holds."""
+
+    __tablename__ = "deposition_type"
+    __table_args__ = (UniqueConstraint("deposition_id", "type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
+    type: Mapped[str | None] = mapped_column(String)
+
+
+class Dataset(Base):
+    """A dataset; `id` is the dataset identifier, ontology terms are flattened into name/id columns."""
+
+    __tablename__ = "dataset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
+    title: Mapped[str] = mapped_column(String, nullable=False)
+    description: Mapped[str] = mapped_column(String, nullable=False)
+    organism_name: Mapped[str | None] = mapped_column(String)
+    organism_taxid: Mapped[int | None] = mapped_column(Integer)
+    tissue_name: Mapped[str | None] = mapped_column(String)
+    tissue_id: Mapped[str | None] = mapped_column(String)
+    cell_name: Mapped[str | None] = mapped_column(String)
+    cell_type_id: Mapped[str | None] = mapped_column(String)
+    cell_strain_name: Mapped[str | None] = mapped_column(String)
+    cell_strain_id: Mapped[str | None] = mapped_column(String)
+    sample_type: Mapped[str | None] = mapped_column(String)
+    sample_preparation: Mapped[str | None] = mapped_column(String)
+    grid_preparation: Mapped[str | None] = mapped_column(String)
+    other_setup: Mapped[str | None] = mapped_column(String)
+    key_photo_url: Mapped[str | None] = mapped_column(String)
+    key_photo_thumbnail_url: Mapped[str | None] = mapped_column(String)
+    cell_component_name: Mapped[str | None] = mapped_column(String)
+    cell_component_id: Mapped[str | None] = mapped_column(String)
+    assay_label: Mapped[str | None] = mapped_column(String)
+    assay_ontology_id: Mapped[str | None] = mapped_column(String)
+    development_stage_name: Mapped[str | None] = mapped_column(String)
+    development_stage_ontology_id: Mapped[str | None] = mapped_column(String)
+    disease_name: Mapped[str | None] = mapped_column(String)
+    disease_ontology_id: Mapped[str | None] = mapped_column(String)
+    deposition_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    release_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    last_modified_date: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    dataset_publications: Mapped[str | None] = mapped_column(String)
+    related_database_entries: Mapped[str | None] = mapped_column(String)
+    s3_prefix: Mapped[str] = mapped_column(String, nullable=False)
+    https_prefix: Mapped[str] = mapped_column(String, nullable=False)
+    # The portal stores the byte count as a float.
+    file_size: Mapped[float | None] = mapped_column(Float)
+
+
+class DatasetAuthor(Base):
+    """An author of a dataset, in `author_list_order`."""
+
+    __tablename__ = "dataset_author"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
+    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
+    orcid: Mapped[str | None] = mapped_column(String)
+    kaggle_id: Mapped[str | None] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    email: Mapped[str | None] = mapped_column(String)
+    affiliation_name: Mapped[str | None] = mapped_column(String)
+    affiliation_address: Mapped[str | None] = mapped_column(String)
+    affiliation_identifier: Mapped[str | None] = mapped_column(String)
+    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
+    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class DatasetFunding(Base):
+    """A funding source of a dataset; both fields may be null, so there is no unique constraint."""
+
+    __tablename__ = "dataset_funding"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
+    funding_agency_name: Mapped[str | None] = mapped_column(String)
+    grant_id: Mapped[str | None] = mapped_column(String)
+
+
+class Run(Base):
+    """An acquisition run of a dataset."""
+
+    __tablename__ = "run"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    s3_prefix: Mapped[str] = mapped_column(String, nullable=False)
+    https_prefix: Mapped[str] = mapped_column(String, nullable=False)
+
+
+class TomogramVoxelSpacing(Base):
+    """A `Reconstructions/VoxelSpacing{vs:.3f}` directory of a run."""
+
+    __tablename__ = "tomogram_voxel_spacing"
+    __table_args__ = (UniqueConstraint("run_id", "voxel_spacing"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, _parent("run.id"), nullable=False, index=True)
+    voxel_spacing: Mapped[float] = mapped_column(Float, nullable=False)
+    s3_prefix: Mapped[str] = mapped_column(String, nullable=False)
+    https_prefix: Mapped[str] = mapped_column(String, nullable=False)

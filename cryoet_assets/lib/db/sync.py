@@ -1,0 +1,295 @@
+"""Transactional upsert of portal rows by natural key, with pruning of rows that are gone (facts §5.1)."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, Engine, Table, and_, delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ColumnElement
+
+from cryoet_assets.lib.db.models import Base
+
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "deposition": ("id",),
+    "deposition_author": ("deposition_id", "name"),
+    "deposition_type": ("deposition_id", "type"),
+    "dataset": ("id",),
+    "dataset_author": ("dataset_id", "name"),
+    "dataset_funding": ("dataset_id", "funding_agency_name", "grant_id"),
+    "run": ("dataset_id", "name"),
+    "tomogram_voxel_spacing": ("run_id", "voxel_spacing"),
+}
+DELETE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Primary key of the row of `table` whose columns equal `key` (NULL-safe), looked up at apply time."""
+
+    table: str
+    key: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        return f"Ref({self.table!r}, {dict(self.key)!r})"
+
+    def __hash__(self) -> int:
+        return hash((self.table, tuple(sorted(self.key.items()))))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row to upsert into `table`; values may hold `Ref`s for foreign keys."""
+
+    table: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Prune:
+    """After the upserts, delete rows of `table` matching `scope` that were neither upserted nor in `keep`."""
+
+    table: str
+    scope: Mapping[str, Any]
+    # Natural keys (column -> value or Ref) of rows to retain although this RowSet does not upsert them.
+    keep: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass
+class RowSet:
+    """Rows upserted in order, then prunes applied in order, all in one transaction."""
+
+    rows: list[Row] = field(default_factory=list)
+    prunes: list[Prune] = field(default_factory=list)
+
+    def __add__(self, other: RowSet) -> RowSet:
+        return RowSet(rows=[*self.rows, *other.rows], prunes=[*self.prunes, *other.prunes])
+
+
+@dataclass
+class TableCounts:
+    """What happened to one table's rows."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class SyncReport:
+    """Per-table counts of one `apply_rowset`."""
+
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+
+    def counts(self, table: str) -> TableCounts:
+        """Counts of `table` (all zero if the RowSet did not touch it)."""
+        return self.tables.get(table, TableCounts())
+
+    @property
+    def changed(self) -> bool:
+        """Whether any row was inserted, updated or deleted."""
+        return any(c.inserted or c.updated or c.deleted for c in self.tables.values())
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """Plain counts, e.g. for asset metadata."""
+        return {name: vars(counts).copy() for name, counts in sorted(self.tables.items())}
+
+    def _table(self, table: str) -> TableCounts:
+        return self.tables.setdefault(table, TableCounts())
+
+
+class SyncError(RuntimeError):
+    """A row or prune could not be applied; the whole RowSet was rolled back."""
+
+
+def apply_rowset(engine: Engine, rowset: RowSet) -> SyncReport:
+    """Upsert every row by natural key, then apply the prunes, in ONE transaction; roll back on any error."""
+    report = SyncReport()
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            _enforce_sqlite_foreign_keys(connection)
+        with connection.begin():
+            upserted: dict[str, set[Any]] = {}
+            for row in rowset.rows:
+                try:
+                    pk = _upsert(connection, row, report)
+                except Exception as exc:
+                    where = f"{row.table} {_describe_key(row)}"
+                    raise SyncError(f"upsert into {where} failed: {_reason(exc)}") from exc
+                upserted.setdefault(row.table, set()).add(pk)
+            for prune in rowset.prunes:
+                try:
+                    deleted = _prune(connection, prune, upserted.get(prune.table, set()))
+                except Exception as exc:
+                    raise SyncError(
+                        f"prune of {prune.table} where {dict(prune.scope)!r} failed: {_reason(exc)}"
+                    ) from exc
+                report._table(prune.table).deleted += deleted
+    return report
+
+
+def _reason(exc: Exception) -> str:
+    # A driver error's own message is short; SQLAlchemy's wrapper appends the whole statement and parameters.
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
+    return str(exc)
+
+
+def _enforce_sqlite_foreign_keys(connection: Connection) -> None:
+    # Without this, ON DELETE CASCADE and foreign key checks silently do nothing on SQLite.
+    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    enabled = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    connection.commit()
+    if enabled != 1:
+        raise SyncError(
+            "SQLite foreign keys could not be enabled on this connection; "
+            "create the engine with cryoet_assets.lib.db.make_engine"
+        )
+
+
+def _table(name: str) -> Table:
+    try:
+        table = Base.metadata.tables[name]
+    except KeyError:
+        raise ValueError(f"unknown table {name!r}; known tables: {sorted(Base.metadata.tables)}") from None
+    if len(table.primary_key.columns) != 1:
+        raise ValueError(f"table {name} must have a single-column primary key to be synced")
+    return table
+
+
+def _pk(table: Table) -> Column[Any]:
+    return next(iter(table.primary_key.columns))
+
+
+def _natural_key(table_name: str) -> tuple[str, ...]:
+    try:
+        return NATURAL_KEYS[table_name]
+    except KeyError:
+        raise ValueError(f"table {table_name!r} has no natural key in NATURAL_KEYS") from None
+
+
+def _describe_key(row: Row) -> str:
+    names = NATURAL_KEYS.get(row.table, ())
+    return repr({name: row.values.get(name) for name in names})
+
+
+def _check_columns(table: Table, names: Iterable[str], *, what: str) -> None:
+    unknown = sorted(set(names) - set(table.c.keys()))
+    if unknown:
+        raise ValueError(f"{what} names columns {unknown} that table {table.name} does not have")
+
+
+def _resolve(connection: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`values` with every `Ref` replaced by the referenced primary key; None if some `Ref` matches no row."""
+    resolved: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, Ref):
+            value = _lookup(connection, value)
+            if value is None:
+                return None
+        elif isinstance(value, datetime.datetime) and value.tzinfo is not None:
+            # SQLite drops the offset when storing, so store every aware timestamp as UTC.
+            value = value.astimezone(datetime.UTC)
+        resolved[name] = value
+    return resolved
+
+
+def _lookup(connection: Connection, ref: Ref) -> Any | None:
+    """Primary key of the row `ref` designates, or None if there is no such row."""
+    table = _table(ref.table)
+    _check_columns(table, ref.key, what=repr(ref))
+    key = _resolve(connection, ref.key)
+    if key is None:
+        return None
+    matches = connection.execute(select(_pk(table)).where(_matches(table, key)).limit(2)).scalars().all()
+    if len(matches) > 1:
+        raise LookupError(f"{ref!r} matches more than one row")
+    return matches[0] if matches else None
+
+
+def _matches(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
+    """NULL-safe equality of every given column."""
+    return and_(*(table.c[name].is_(None) if v is None else table.c[name] == v for name, v in values.items()))
+
+
+def _upsert(connection: Connection, row: Row, report: SyncReport) -> Any:
+    table = _table(row.table)
+    _check_columns(table, row.values, what=f"row of {row.table}")
+    key_names = _natural_key(row.table)
+    missing = [name for name in key_names if name not in row.values]
+    if missing:
+        raise ValueError(f"row of {row.table} lacks natural key columns {missing}")
+    values = _resolve(connection, row.values)
+    if values is None:
+        refs = [v for v in row.values.values() if isinstance(v, Ref) and _lookup(connection, v) is None]
+        raise LookupError(f"{refs[0]!r} matches no row")
+    key = {name: values[name] for name in key_names}
+    existing = connection.execute(select(table).where(_matches(table, key)).limit(2)).mappings().all()
+    counts = report._table(row.table)
+    if len(existing) > 1:
+        raise LookupError(f"natural key {key!r} matches more than one existing row")
+    pk_column = _pk(table)
+    if not existing:
+        result = connection.execute(insert(table).values(values))
+        counts.inserted += 1
+        return result.inserted_primary_key[0]
+    current = existing[0]
+    changes = {name: v for name, v in values.items() if not _same(current[name], v)}
+    if changes:
+        connection.execute(update(table).where(pk_column == current[pk_column.name]).values(changes))
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
+    return current[pk_column.name]
+
+
+def _same(stored: Any, new: Any) -> bool:
+    if stored is None or new is None:
+        return stored is None and new is None
+    if isinstance(stored, datetime.datetime) and isinstance(new, datetime.datetime):
+        return _utc_naive(stored) == _utc_naive(new)
+    if (isinstance(stored, float) or isinstance(new, float)) and not isinstance(stored, bool | str):
+        try:
+            return math.isclose(float(stored), float(new), rel_tol=1e-12, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    return stored == new
+
+
+def _utc_naive(value: datetime.datetime) -> datetime.datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were stored as UTC.
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+
+def _prune(connection: Connection, prune: Prune, upserted: set[Any]) -> int:
+    table = _table(prune.table)
+    pk_column = _pk(table)
+    _check_columns(table, prune.scope, what=f"prune scope of {prune.table}")
+    scope = _resolve(connection, prune.scope)
+    if scope is None:
+        return 0  # the scope's parent does not exist, so nothing lies in it
+    retained = set(upserted)
+    for kept in prune.keep:
+        _check_columns(table, kept, what=f"prune keep of {prune.table}")
+        kept_key = _resolve(connection, kept)
+        if kept_key is not None:
+            retained.update(connection.execute(select(pk_column).where(_matches(table, kept_key))).scalars())
+    in_scope = connection.execute(select(pk_column).where(_matches(table, scope))).scalars().all()
+    stale = [pk for pk in in_scope if pk not in retained]
+    for start in range(0, len(stale), DELETE_BATCH):
+        connection.execute(delete(table).where(pk_column.in_(stale[start : start + DELETE_BATCH])))
+    return len(stale)
+
+
+def row_exists(engine: Engine, table: str, key: Mapping[str, Any]) -> bool:
+    """Whether a row with this natural key (values may be `Ref`s) is in the database."""
+    with engine.connect() as connection:
+        return _lookup(connection, Ref(table, dict(key))) is not None

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from cryoet_assets.lib.db import make_engine, migrate
+from cryoet_assets.lib.db.models import Base
+
+PORTAL_TABLES = {
+    "deposition",
+    "deposition_author",
+    "deposition_type",
+    "dataset",
+    "dataset_author",
+    "dataset_funding",
+    "run",
+    "tomogram_voxel_spacing",
+}
+
+
+def _diffs(engine: Engine, metadata: sa.MetaData) -> list:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
+
+
+def test_migrated_schema_equals_models(engine: Engine) -> None:
+    assert _diffs(engine, Base.metadata) == []
+    assert set(sa.inspect(engine).get_table_names()) >= PORTAL_TABLES
+
+
+def test_comparison_sees_a_difference(engine: Engine) -> None:
+    # Guards the parity test: a model that drifts from the migration must be reported.
+    drifted = sa.MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(drifted)
+    drifted.tables["run"].append_column(sa.Column("extra", sa.String(), nullable=True))
+    diffs = _diffs(engine, drifted)
+    assert [d[0] for d in diffs] == ["add_column"]
+    assert diffs[0][3].name == "extra"
+
+
+def test_foreign_keys_cascade_to_parents(engine: Engine) -> None:
+    inspector = sa.inspect(engine)
+    expected = {
+        "deposition_author": ("deposition_id", "deposition"),
+        "deposition_type": ("deposition_id", "deposition"),
+        "dataset": ("deposition_id", "deposition"),
+        "dataset_author": ("dataset_id", "dataset"),
+        "dataset_funding": ("dataset_id", "dataset"),
+        "run": ("dataset_id", "dataset"),
+        "tomogram_voxel_spacing": ("run_id", "run"),
+    }
+    for table, (column, parent) in expected.items():
+        (fk,) = inspector.get_foreign_keys(table)
+        assert fk["constrained_columns"] == [column]
+        assert fk["referred_table"] == parent
+        assert fk["referred_columns"] == ["id"]
+        assert fk["options"].get("ondelete") == "CASCADE", table
+
+
+def test_upgrade_again_is_a_no_op_at_head(db_url: str) -> None:
+    head = migrate.head_revision()
+    assert head == "0001_portal_core"
+    assert migrate.current_revision(db_url) == head
+    migrate.upgrade(db_url)
+    assert migrate.current_revision(db_url) == head
+
+
+def test_upgrade_needs_no_ini_and_no_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = migrate.alembic_config()
+    assert config.config_file_name is None
+    assert Path(config.get_main_option("script_location")) == migrate.MIGRATIONS_DIR
+    assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert migrate.current_revision(url) is None
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        assert _diffs(engine, Base.metadata) == []
+    finally:
+        engine.dispose()
+    assert list(elsewhere.iterdir()) == []
