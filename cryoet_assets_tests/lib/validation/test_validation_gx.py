@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+
+import great_expectations.expectations as gxe
+import pytest
+
+from cryoet_assets.lib.validation import validate_deposition
+from cryoet_assets.lib.validation.gx import rows_frame, run_suite
+
+ROWS = [
+    {"where": "doc.json", "title": "Ribosomes", "count": 3},
+    {"where": "doc.json: authors[0]", "name": "  "},
+    {"where": "doc.json: authors[1]", "name": ""},
+    {"where": "doc.json: authors[2]", "name": "Cy"},
+]
+
+
+def _frame():
+    return rows_frame(ROWS, columns=["where", "title", "count", "name"])
+
+
+def test_passing_suite_has_no_severity_and_counts_every_expectation():
+    outcome = run_suite(
+        "t",
+        _frame(),
+        [
+            gxe.ExpectColumnValueLengthsToBeBetween(column="title", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="count", min_value=1),
+        ],
+        where_column="where",
+    )
+    assert (outcome.passed, outcome.severity, outcome.failures) == (True, None, [])
+    assert (outcome.statistics.evaluated, outcome.statistics.successful) == (2, 2)
+
+
+def test_failures_name_rows_by_where_column_and_keep_observed_values_aligned():
+    outcome = run_suite(
+        "t",
+        _frame(),
+        [
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="name", regex=r"\S", description="name must be non-blank"
+            )
+        ],
+        where_column="where",
+    )
+    [failure] = outcome.failures
+    assert failure.expectation == "expect_column_values_to_match_regex"
+    assert failure.column == "name"
+    assert failure.reason == "name must be non-blank"
+    assert failure.where == ["doc.json: authors[0]", "doc.json: authors[1]"]
+    assert failure.observed == ["  ", ""]
+    assert (outcome.passed, outcome.severity) == (False, "error")
+
+
+def test_warning_only_failures_fail_with_warn_severity_and_errors_sort_first():
+    warn = gxe.ExpectColumnValuesToNotMatchRegex(column="name", regex=r"^\s+$", severity="warning")
+    crit = gxe.ExpectColumnValuesToBeBetween(column="count", min_value=5)
+    only_warn = run_suite("t", _frame(), [warn], where_column="where")
+    assert (only_warn.passed, only_warn.severity) == (False, "warn")
+    assert only_warn.failures[0].severity == "warn"
+    both = run_suite("t", _frame(), [warn, crit], where_column="where")
+    assert both.severity == "error"
+    assert [f.severity for f in both.failures] == ["error", "warn"]
+    assert both.statistics.unsuccessful == 2
+    assert both.failures[0].reason == "expect_column_values_to_be_between did not hold"
+
+
+def test_expectation_that_raises_is_a_failure_saying_why():
+    # Comparing strings to a numeric bound raises inside GX; the outcome carries the message.
+    outcome = run_suite(
+        "t", _frame(), [gxe.ExpectColumnValuesToBeBetween(column="title", min_value=1)], where_column="where"
+    )
+    [failure] = outcome.failures
+    assert not outcome.passed
+    assert "could not be evaluated" in failure.reason and "same type" in failure.reason
+    assert failure.where == []
+
+
+def test_same_expectation_objects_can_be_run_twice():
+    expectations = [gxe.ExpectColumnValueLengthsToBeBetween(column="name", min_value=1)]
+    first = run_suite("t", _frame(), expectations, where_column="where")
+    second = run_suite("t", _frame(), expectations, where_column="where")
+    assert first == second
+    assert first.failures[0].where == ["doc.json: authors[1]"]
+
+
+def test_programming_errors_are_clear():
+    frame = _frame()
+    with pytest.raises(ValueError, match="names column 'nmae'"):
+        run_suite("t", frame, [gxe.ExpectColumnValuesToNotBeNull(column="nmae")], where_column="where")
+    with pytest.raises(ValueError, match="no where column 'item'"):
+        run_suite("t", frame, [], where_column="item")
+    with pytest.raises(ValueError, match="severity 'info'"):
+        info = gxe.ExpectColumnValuesToNotBeNull(column="name", severity="info")
+        run_suite("t", frame, [info], where_column="where")
+    with pytest.raises(ValueError, match=r"columns \['tilte'\]"):
+        rows_frame([{"where": "x", "tilte": "T"}], columns=["where", "title"])
+
+
+def test_rows_frame_keeps_python_values():
+    frame = _frame()
+    assert frame.loc[0, "count"] == 3 and type(frame.loc[0, "count"]) is int
+    assert frame["name"].isna().tolist() == [True, False, False, False]
