@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+S3BucketFactory = Callable[..., tuple[str, str]]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint_url() -> Iterator[str]:
+    """Endpoint of a moto S3 server on loopback, with fake AWS credentials in the environment meanwhile."""
+    from moto.server import ThreadedMotoServer
+
+    werkzeug_log = logging.getLogger("werkzeug")
+    previous_level = werkzeug_log.level
+    werkzeug_log.setLevel(logging.ERROR)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+            env.delenv(name, raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+            werkzeug_log.setLevel(previous_level)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket_url(s3_endpoint_url: str) -> S3BucketFactory:
+    """Factory: create a fresh empty S3 bucket and return (`s3://bucket[/prefix]`, endpoint_url)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint_url, region_name="us-east-1")
+
+    def make(prefix: str = "") -> tuple[str, str]:
+        name = f"test-{uuid.uuid4().hex[:20]}"
+        client.create_bucket(Bucket=name)
+        url = f"s3://{name}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{name}"
+        return url, s3_endpoint_url
+
+    return make
