@@ -1,0 +1,40 @@
+"""Ingestion configs: models of the portal's config schema, a hardened loader, rules and templates."""
+
+from __future__ import annotations
+
+from cryoet_assets.lib.config.loader import (
+    ConfigError,
+    ConfigIssue,
+    format_yaml_path,
+    load_config,
+    load_config_file,
+)
+from cryoet_assets.lib.config.models import IngestionConfig
+from cryoet_assets.lib.config.rules import NetworkRules, check_rules
+from cryoet_assets.lib.config.templates import (
+    TemplateError,
+    expand_metadata,
+    format_template,
+    parse_run_map,
+    parse_two_column_map,
+)
+from cryoet_assets.lib.config.validate import exit_status, format_issues, validate_paths
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "IngestionConfig",
+    "NetworkRules",
+    "TemplateError",
+    "check_rules",
+    "exit_status",
+    "expand_metadata",
+    "format_issues",
+    "format_template",
+    "format_yaml_path",
+    "load_config",
+    "load_config_file",
+    "parse_run_map",
+    "parse_two_column_map",
+    "validate_paths",
+]
