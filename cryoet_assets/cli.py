@@ -1,0 +1,127 @@
+"""The `cryoet-assets` console script: demo, ingest and validate-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+DEFAULT_HOME = ".cryoet-assets"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cryoet-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="generate a small deposit and ingest it on the embedded default")
+    demo.add_argument("--root", type=Path, default=Path("demo"), help="folder for everything the demo makes")
+
+    ingest = commands.add_parser("ingest", help="ingest one config and its deposit")
+    ingest.add_argument("--config", type=Path, required=True, help="ingestion config (portal YAML format)")
+    ingest.add_argument("--deposit", required=True, help="deposit bucket: folder, file:// or s3://bucket/prefix")
+    ingest.add_argument("--staging", required=True, help="staging bucket: folder, file:// or s3://bucket/prefix")
+    ingest.add_argument("--db", required=True, help="staging portal database, a SQLAlchemy URL")
+    ingest.add_argument("--production", help="production bucket (default: <staging>-production)")
+    ingest.add_argument("--production-db", help="production database URL (default: the staging one)")
+    ingest.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
+    ingest.add_argument("--dagster-home", type=Path, help=f"Dagster instance folder (default: $DAGSTER_HOME or "
+                                                          f"./{DEFAULT_HOME}/dagster_home)")
+
+    validate = commands.add_parser("validate-config", help="validate ingestion configs offline")
+    validate.add_argument("files", nargs="+", type=Path)
+
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview)")
+    if args.command == "validate-config":
+        return validate_config(args.files)
+    if args.command == "demo":
+        return run_demo(args.root)
+    return run_ingest(args)
+
+
+def validate_config(files: list[Path]) -> int:
+    """Print one line per problem (file, YAML path, reason); 0 when every file is valid, else 1."""
+    from cryoet_assets.lib.config.validate import format_issues, validate_paths
+
+    results = validate_paths(files)
+    bad = 0
+    for path, issues in results.items():
+        if issues:
+            bad += 1
+            for line in format_issues(issues):
+                print(line)
+        else:
+            print(f"{path}: valid")
+    print(f"{len(results) - bad} valid, {bad} invalid")
+    return 1 if bad else 0
+
+
+def run_demo(root: Path) -> int:
+    from cryoet_assets.lib.demo import write_demo
+    from cryoet_assets.lib.storage import open_bucket
+    from cryoet_assets.runner import Settings
+
+    root = root.resolve()
+    settings = Settings.embedded(root)
+    deposit = open_bucket(settings.deposit_url)
+    demo = write_demo(deposit=deposit, configs=open_bucket(settings.configs_url))
+    print(f"Generated deposit {deposit.uri('')} and config {settings.configs_url}/{demo.config_key}")
+    (root / ".env").write_text("".join(f"{key}={value}\n" for key, value in settings.environment().items()))
+    return _run(settings, home=root / "dagster_home", ui_dir=root)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from cryoet_assets.lib.paths import STATE_PREFIX
+    from cryoet_assets.lib.storage import open_bucket
+    from cryoet_assets.runner import Settings
+
+    settings = Settings(
+        configs_url=f"{args.staging.rstrip('/')}/{STATE_PREFIX}/configs",
+        deposit_url=args.deposit,
+        staging_url=args.staging,
+        production_url=args.production or f"{args.staging.rstrip('/')}-production",
+        staging_db_url=args.db,
+        production_db_url=args.production_db or args.db,
+        s3_endpoint_url=args.s3_endpoint_url,
+    )
+    try:
+        data = args.config.read_bytes()
+    except OSError as exc:
+        print(f"{args.config}: cannot read the config: {exc.strerror}", file=sys.stderr)
+        return 1
+    configs = open_bucket(settings.configs_url, endpoint_url=settings.s3_endpoint_url or None)
+    configs.write_bytes(args.config.name, data)
+    home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
+    return _run(settings, home=home, ui_dir=None)
+
+
+def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
+    import dagster as dg
+
+    from cryoet_assets.runner import ingest
+    from cryoet_assets.summary import print_summary
+
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    settings.apply()
+    with dg.DagsterInstance.get() as instance:
+        print(f"Dagster instance: {home}")
+        report = ingest(instance)
+        print_summary(report, settings=settings, instance=instance)
+    print("\nOpen the same instance in the Dagster UI:")
+    where = f"cd {ui_dir} && " if ui_dir else ""
+    dagster = Path(sys.executable).parent / "dagster"
+    print(f"  {where}DAGSTER_HOME={home} {dagster} dev -m cryoet_assets.definitions -h 127.0.0.1 -p 3000")
+    if ui_dir is None:
+        print("  (export the CRYOET_* variables first: " + " ".join(f"{k}={v}" for k, v in
+                                                                  settings.environment().items()) + ")")
+    return 0 if report.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

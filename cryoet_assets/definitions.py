@@ -1,0 +1,35 @@
+"""The one Definitions object of cryoet-assets; resources are bound to environment variables at run time."""
+
+import dagster as dg
+
+from cryoet_assets.defs import datasets, depositions, ingestion, runs
+from cryoet_assets.defs.io_managers import PortalBucketIOManager, PortalDatabaseIOManager
+from cryoet_assets.defs.jobs import acquisition_run_job, dataset_job, dataset_plan_job, deposition_job
+from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.defs.sensors import deposit_sensor, plan_sensor
+
+storage = PortalStorage(
+    configs_url=dg.EnvVar("CRYOET_CONFIGS_URL"),
+    deposit_url=dg.EnvVar("CRYOET_DEPOSIT_URL"),
+    staging_url=dg.EnvVar("CRYOET_STAGING_URL"),
+    production_url=dg.EnvVar("CRYOET_PRODUCTION_URL"),
+    s3_endpoint_url=dg.EnvVar("CRYOET_S3_ENDPOINT_URL"),
+    staging_https_prefix=dg.EnvVar("CRYOET_STAGING_HTTPS_PREFIX"),
+)
+database = PortalDatabase(
+    staging_url=dg.EnvVar("CRYOET_STAGING_DB_URL"),
+    production_url=dg.EnvVar("CRYOET_PRODUCTION_DB_URL"),
+)
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingestion, depositions, datasets, runs]),
+    asset_checks=dg.load_asset_checks_from_modules([depositions, datasets, runs]),
+    jobs=[dataset_plan_job, deposition_job, dataset_job, acquisition_run_job],
+    sensors=[deposit_sensor, plan_sensor],
+    resources={
+        "storage": storage,
+        "database": database,
+        "portal_bucket": PortalBucketIOManager(storage=storage),
+        "portal_db": PortalDatabaseIOManager(database=database),
+    },
+)

@@ -1,0 +1,1 @@
+"""Dagster objects of cryoet-assets: thin glue over `cryoet_assets.lib`."""

@@ -1,0 +1,101 @@
+"""Dataset-level assets: key photos, metadata, database rows, and their validation gate."""
+
+
+import dagster as dg
+
+from cryoet_assets.defs.checks import check_result, skipped_result
+from cryoet_assets.defs.depositions import deposition_db_rows, read_photos
+from cryoet_assets.defs.partitions import datasets
+from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.lib.documents import PortalDocuments
+from cryoet_assets.lib.metadata import dataset_document
+from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
+from cryoet_assets.lib.photos import publish_photos
+from cryoet_assets.lib.plan import DatasetPlan
+
+GROUP = "datasets"
+
+
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"png"})
+def dataset_key_photos(storage: PortalStorage, ingestion_plan: dict) -> dg.Output[dict]:
+    """The dataset's snapshot and thumbnail, copied to `{dataset}/Images/`."""
+    plan = DatasetPlan.model_validate(ingestion_plan)
+    photos = publish_photos(
+        plan.key_photos,
+        parent_dir=dataset_dir(plan.dataset_id),
+        deposit=storage.deposit(),
+        output=storage.staging(),
+        endpoint_url=storage.s3_endpoint_url or None,
+    )
+    return dg.Output(
+        photos,
+        metadata={"sources": dg.MetadataValue.json(plan.key_photos), "published": dg.MetadataValue.json(photos)},
+    )
+
+
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"json"})
+def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Output[PortalDocuments]:
+    """`{dataset}/dataset_metadata.json`, as the portal lays it out."""
+    plan = DatasetPlan.model_validate(ingestion_plan)
+    doc = dataset_document(plan.metadata, deposition_id=plan.deposition_id, key_photos=dataset_key_photos)
+    documents = {dataset_metadata_path(plan.dataset_id): doc} if doc else {}
+    summary = {"config_file": plan.config.path, "dataset_id": plan.dataset_id, "deposition_id": plan.deposition_id}
+    return dg.Output(
+        PortalDocuments(documents=documents, summary=summary),
+        metadata={
+            "config_file": dg.MetadataValue.path(plan.config.path),
+            "title": (doc or {}).get("dataset_title", ""),
+            "authors": len(plan.metadata.get("authors") or []),
+            "published": bool(documents),
+        },
+    )
+
+
+@dg.asset_check(asset=dataset_metadata, partitions_def=datasets, blocking=True)
+def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocuments) -> dg.AssetCheckResult:
+    """Dataset metadata, its key photos and its deposition pass the portal's dataset checks."""
+    from cryoet_assets.lib.validation.entities import validate_dataset
+
+    if not dataset_metadata.documents:
+        return skipped_result("the config has no dataset metadata: this config adds to an existing dataset")
+    (path, doc), = dataset_metadata.documents.items()
+    deposition_exists = storage.staging().exists(deposition_metadata_path(doc.get("deposition_id")))
+    return check_result(
+        validate_dataset(doc, path=path, photos=read_photos(storage, doc), deposition_exists=deposition_exists)
+    )
+
+
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+          deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())])
+def dataset_db_rows(
+    storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments
+):
+    """dataset, dataset_author and dataset_funding rows; runs that left the plan are deleted."""
+    from cryoet_assets.lib.db.rows import dataset_rowset, dataset_runs_prune
+    from cryoet_assets.lib.db.sync import RowSet
+
+    plan = DatasetPlan.model_validate(ingestion_plan)
+    if not dataset_metadata.documents:
+        return RowSet()
+    (path, doc), = dataset_metadata.documents.items()
+    require_parent(database, "deposition", {"id": int(doc["deposition_id"])})
+    folder = dataset_dir(plan.dataset_id)
+    size = sum(info.size for info in storage.staging().list(f"{folder}/"))
+    rowset = dataset_rowset(
+        doc, s3_prefix=storage.s3_root(), https_prefix=storage.https_root(), file_size=size
+    )
+    return rowset + dataset_runs_prune(int(plan.dataset_id), [run.name for run in plan.runs])
+
+
+def require_parent(database: PortalDatabase, table: str, key: dict) -> None:
+    """Wait (by retrying the step) until the parent row exists: its partition may still be loading."""
+    from cryoet_assets.lib.db.sync import row_exists
+
+    if not row_exists(database.staging(), table, key):
+        error = LookupError(
+            f"{table} {key} has no row in the staging database yet: its partition has not been loaded "
+            "or its checks failed"
+        )
+        raise dg.RetryRequested(
+            max_retries=database.parent_wait_retries, seconds_to_wait=database.parent_wait_seconds
+        ) from error

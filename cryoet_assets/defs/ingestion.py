@@ -1,0 +1,86 @@
+"""Per-dataset ingestion config and plan: where every other asset starts."""
+
+
+from typing import Any
+
+import dagster as dg
+
+from cryoet_assets.defs.partitions import datasets
+from cryoet_assets.defs.resources import PortalStorage
+from cryoet_assets.lib.config.loader import ConfigError
+from cryoet_assets.lib.ingestion import LoadedConfig, find_dataset_config
+from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError
+
+GROUP = "ingestion"
+
+
+def plan_failure(exc: Exception) -> dg.Failure:
+    """A Failure whose description is the config or plan error, one problem per line."""
+    return dg.Failure(description=str(exc), allow_retries=False)
+
+
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"yaml"})
+def ingestion_config(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[dict[str, Any]]:
+    """The portal-format ingestion config that names this dataset, validated."""
+    try:
+        loaded = find_dataset_config(
+            context.partition_key, configs=storage.configs(), deposit=storage.deposit(), output=storage.staging()
+        )
+    except (ConfigError, PlanError, ValueError) as exc:
+        raise plan_failure(exc) from exc
+    value = {"provenance": loaded.provenance.model_dump(), "config": loaded.data}
+    return dg.Output(
+        value,
+        data_version=dg.DataVersion(loaded.provenance.sha256[:16]),
+        metadata={
+            "config_file": dg.MetadataValue.path(loaded.provenance.path),
+            "config_sha256": loaded.provenance.sha256,
+            "config_version": loaded.data.get("version"),
+            "deposition_id": loaded.data["standardization_config"]["deposition_id"],
+        },
+    )
+
+
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"json"})
+def ingestion_plan(
+    context: dg.AssetExecutionContext, storage: PortalStorage, ingestion_config: dict[str, Any]
+) -> dg.Output[DatasetPlan]:
+    """The config's finders resolved against the deposit: depositions, runs, voxel spacings, source files."""
+    loaded = LoadedConfig(
+        provenance=ConfigProvenance.model_validate(ingestion_config["provenance"]), data=ingestion_config["config"]
+    )
+    try:
+        plan = loaded.planner(deposit=storage.deposit(), output=storage.staging()).plan(context.partition_key)
+    except (PlanError, ValueError) as exc:
+        raise plan_failure(exc) from exc
+    return dg.Output(
+        plan,
+        data_version=dg.DataVersion(plan.version),
+        metadata={
+            "config_file": dg.MetadataValue.path(plan.config.path),
+            "config_sha256": plan.config.sha256,
+            "plan_version": plan.version,
+            "depositions": [dep.id for dep in plan.depositions],
+            "runs": len(plan.runs),
+            "run_names": dg.MetadataValue.json([run.name for run in plan.runs]),
+            "voxel_spacings": dg.MetadataValue.json(sorted({v for run in plan.runs for v in run.voxel_spacings})),
+            "source_files_found": sum(run.source_file_count for run in plan.runs),
+            "deposit_root": dg.MetadataValue.path(storage.deposit().uri(plan.source_path or "")),
+        },
+    )
+
+
+def load_plan(storage: PortalStorage, dataset_id: str) -> DatasetPlan:
+    """The last materialized plan of a dataset, read from the staging bucket."""
+    from cryoet_assets.lib.documents import read_json
+    from cryoet_assets.lib.paths import state_path
+
+    key = state_path("ingestion_plan", dataset_id)
+    try:
+        manifest = read_json(storage.staging(), key)
+    except FileNotFoundError:
+        raise dg.Failure(
+            f"dataset {dataset_id} has no ingestion_plan yet ({storage.staging().uri(key)} is missing); "
+            "materialize ingestion_plan for it first"
+        ) from None
+    return DatasetPlan.model_validate(manifest["value"])

@@ -1,0 +1,76 @@
+"""IO managers: metadata documents and manifests to the staging bucket, row sets to the staging database."""
+
+
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel
+
+from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.lib.documents import PortalDocuments, dumps, read_json, write_document
+from cryoet_assets.lib.paths import state_path
+
+
+def _partition(context) -> str | None:
+    return context.asset_partition_key if context.has_asset_partitions else None
+
+
+class PortalBucketIOManager(dg.ConfigurableIOManager):
+    """Writes metadata documents at the portal's paths, then the partition's manifest; reads them back."""
+
+    storage: dg.ResourceDependency[PortalStorage]
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        bucket = self.storage.staging()
+        key = state_path(context.asset_key.path[-1], _partition(context))
+        if isinstance(obj, PortalDocuments):
+            statuses = {}
+            for path, doc in obj.documents.items():
+                _, statuses[path] = write_document(bucket, path, doc)
+            manifest = {"kind": "documents", "documents": statuses, "summary": obj.summary}
+            context.add_output_metadata(
+                {
+                    "documents": dg.MetadataValue.json({path: bucket.uri(path) for path in statuses}),
+                    "written": sum(status == "written" for status in statuses.values()),
+                    "unchanged": sum(status == "unchanged" for status in statuses.values()),
+                }
+            )
+        else:
+            value = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+            manifest = {"kind": "json", "value": value}
+        bucket.write_bytes(key, dumps(manifest), content_type="application/json")
+        context.add_output_metadata({"manifest": dg.MetadataValue.path(bucket.uri(key))})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        bucket = self.storage.staging()
+        key = state_path(context.asset_key.path[-1], _partition(context))
+        try:
+            manifest = read_json(bucket, key)
+        except FileNotFoundError:
+            raise dg.Failure(
+                f"{context.asset_key.to_user_string()} has not been materialized for partition "
+                f"{_partition(context)} ({bucket.uri(key)} is missing)"
+            ) from None
+        if manifest["kind"] == "documents":
+            return PortalDocuments(
+                documents={path: read_json(bucket, path) for path in manifest["documents"]},
+                summary=manifest.get("summary", {}),
+            )
+        return manifest["value"]
+
+
+class PortalDatabaseIOManager(dg.ConfigurableIOManager):
+    """Applies a partition's row set to the staging database in one transaction (upsert, keep ids, prune)."""
+
+    database: dg.ResourceDependency[PortalDatabase]
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        from cryoet_assets.lib.db.sync import apply_rowset
+
+        report = apply_rowset(self.database.staging(), obj)
+        context.add_output_metadata({"rows": dg.MetadataValue.json(report.as_dict())})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        raise dg.Failure(
+            f"{context.asset_key.to_user_string()} lives in the portal database; query it there instead"
+        )

@@ -1,0 +1,75 @@
+"""Resources: the portal's buckets and databases, configured by URL."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from cryoet_assets.lib.storage import Bucket, open_bucket
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+class PortalStorage(dg.ConfigurableResource):
+    """Config folder, deposit, staging and production buckets: `file://` folders or `s3://bucket/prefix` URLs."""
+
+    configs_url: str
+    deposit_url: str
+    staging_url: str
+    production_url: str
+    s3_endpoint_url: str = ""
+    staging_https_prefix: str = ""
+
+    def configs(self) -> Bucket:
+        return _bucket(self.configs_url, self.s3_endpoint_url)
+
+    def deposit(self) -> Bucket:
+        return _bucket(self.deposit_url, self.s3_endpoint_url)
+
+    def staging(self) -> Bucket:
+        return _bucket(self.staging_url, self.s3_endpoint_url)
+
+    def production(self) -> Bucket:
+        return _bucket(self.production_url, self.s3_endpoint_url)
+
+    def s3_root(self) -> str:
+        """Root URI of the staging bucket for the database's s3 columns (`file://` for a local folder)."""
+        uri = self.staging().uri("")
+        return uri if "://" in uri else Path(uri).as_uri()
+
+    def https_root(self) -> str:
+        """Public URL of the staging bucket's root (its URI when no HTTPS front is configured)."""
+        return self.staging_https_prefix or self.s3_root()
+
+
+class PortalDatabase(dg.ConfigurableResource):
+    """Staging and production portal databases as SQLAlchemy URLs (SQLite or Postgres)."""
+
+    staging_url: str
+    production_url: str
+    parent_wait_retries: int = 10
+    parent_wait_seconds: float = 15.0
+
+    def staging(self) -> Engine:
+        return _engine(self.staging_url)
+
+    def production(self) -> Engine:
+        return _engine(self.production_url)
+
+
+@cache
+def _bucket(url: str, endpoint_url: str) -> Bucket:
+    return open_bucket(url, endpoint_url=endpoint_url or None)
+
+
+@cache
+def _engine(url: str) -> Engine:
+    from cryoet_assets.lib.db import make_engine
+    from cryoet_assets.lib.db.migrate import upgrade
+
+    upgrade(url)
+    return make_engine(url)

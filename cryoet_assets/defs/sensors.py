@@ -1,0 +1,117 @@
+"""Sensors: new or changed deposits start planning; new plans fan out to depositions, datasets and runs."""
+
+
+import dagster as dg
+
+from cryoet_assets.defs.ingestion import ingestion_plan, load_plan
+from cryoet_assets.defs.jobs import acquisition_run_job, dataset_job, dataset_plan_job, deposition_job
+from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
+from cryoet_assets.defs.resources import PortalStorage
+
+MAX_CONFIGS_PER_TICK = 20
+MAX_PLANS_PER_TICK = 20
+
+
+@dg.sensor(job=dataset_plan_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
+    """Plans every dataset whose ingestion config or deposit completion marker (`_DONE`) is new or changed."""
+    from cryoet_assets.lib.config.loader import ConfigError
+    from cryoet_assets.lib.ingestion import config_objects, load_config_object
+    from cryoet_assets.lib.plan import PlanError
+    from cryoet_assets.lib.watch import WatchCursor, WatchedConfig, changed_configs, marker_version
+
+    configs, deposit = storage.configs(), storage.deposit()
+    cursor = WatchCursor.loads(context.cursor)
+    listed = config_objects(configs)
+    changed, _ = changed_configs(listed, cursor, deposit=deposit)
+    known = set(context.instance.get_dynamic_partitions(datasets.name))
+    new_partitions: list[str] = []
+    requests: list[dg.RunRequest] = []
+    for info in changed[:MAX_CONFIGS_PER_TICK]:
+        try:
+            loaded = load_config_object(configs, info.key)
+            prefix = loaded.data["standardization_config"]["source_prefix"]
+            marker = marker_version(deposit, prefix)
+            dataset_ids = loaded.planner(deposit=deposit, output=storage.staging()).dataset_ids()
+        except (ConfigError, PlanError, ValueError) as exc:
+            context.log.error(f"{configs.uri(info.key)} cannot be planned:\n{exc}")
+            cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=str(exc)[:500])
+            continue
+        cursor.configs[info.key] = WatchedConfig(etag=info.etag, marker=marker, source_prefix=prefix)
+        for dataset_id in dataset_ids:
+            if dataset_id not in known:
+                known.add(dataset_id)
+                new_partitions.append(dataset_id)
+            requests.append(
+                dg.RunRequest(
+                    partition_key=dataset_id,
+                    run_key=f"plan:{dataset_id}:{loaded.provenance.sha256[:16]}:{marker}",
+                    tags={"cryoet/config": loaded.provenance.path},
+                )
+            )
+    listed_keys = {info.key for info in listed}
+    for key in [key for key in cursor.configs if key not in listed_keys]:
+        del cursor.configs[key]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[datasets.build_add_request(new_partitions)] if new_partitions else [],
+        cursor=cursor.dumps(),
+    )
+
+
+@dg.sensor(
+    jobs=[deposition_job, dataset_job, acquisition_run_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
+    """For each new ingestion plan: adds its new deposition and run partitions and requests their runs."""
+    from cryoet_assets.lib.plan import digest
+
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=ingestion_plan.key, after_storage_id=int(context.cursor or 0)),
+        limit=MAX_PLANS_PER_TICK,
+        ascending=True,
+    )
+    known_depositions = set(context.instance.get_dynamic_partitions(depositions.name))
+    known_runs = set(context.instance.get_dynamic_partitions(acquisition_runs.name))
+    new_depositions: list[str] = []
+    new_runs: list[str] = []
+    requests: list[dg.RunRequest] = []
+    last = int(context.cursor or 0)
+    for record in result.records:
+        last = max(last, record.storage_id)
+        plan = load_plan(storage, record.partition_key)
+        for deposition in plan.depositions:
+            key = str(deposition.id)
+            if key not in known_depositions:
+                known_depositions.add(key)
+                new_depositions.append(key)
+            requests.append(
+                dg.RunRequest(
+                    job_name=deposition_job.name,
+                    partition_key=key,
+                    run_key=f"deposition:{key}:{digest(deposition.model_dump())}",
+                )
+            )
+        requests.append(
+            dg.RunRequest(job_name=dataset_job.name, partition_key=plan.dataset_id,
+                          run_key=f"dataset:{plan.dataset_id}:{plan.version}")
+        )
+        for run in plan.runs:
+            if run.partition_key not in known_runs:
+                known_runs.add(run.partition_key)
+                new_runs.append(run.partition_key)
+            requests.append(
+                dg.RunRequest(
+                    job_name=acquisition_run_job.name,
+                    partition_key=run.partition_key,
+                    run_key=f"run:{run.partition_key}:{run.content_version}",
+                )
+            )
+    partition_requests = []
+    if new_depositions:
+        partition_requests.append(depositions.build_add_request(new_depositions))
+    if new_runs:
+        partition_requests.append(acquisition_runs.build_add_request(new_runs))
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=str(last))

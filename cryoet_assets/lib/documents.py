@@ -1,0 +1,58 @@
+"""Metadata documents and how they are written to a bucket."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryoet_assets.lib.storage import Bucket
+
+TIMESTAMP_FIELD = "last_updated_at"
+
+
+@dataclass
+class PortalDocuments:
+    """JSON documents an asset publishes at portal paths, plus a small summary kept in its manifest."""
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def dumps(doc: Any) -> bytes:
+    """Serialize a document the way the portal does (pretty, indent 4)."""
+    return (json.dumps(doc, indent=4, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def read_json(bucket: Bucket, key: str) -> Any:
+    """Read a JSON document, naming the object in the error when it is not valid JSON."""
+    data = bucket.read_bytes(key)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"{bucket.uri(key)} is not valid JSON: {exc}") from exc
+
+
+def write_document(
+    bucket: Bucket, key: str, doc: dict[str, Any], *, now: int | None = None
+) -> tuple[dict[str, Any], Literal["written", "unchanged"]]:
+    """Write `doc` with a fresh `last_updated_at` unless the stored one differs only by that timestamp.
+
+    Keeping the stored document when nothing else changed makes re-materialization a true no-op:
+    same bytes in the bucket, same rows in the database.
+    """
+    if bucket.exists(key):
+        try:
+            existing = read_json(bucket, key)
+        except ValueError:
+            existing = None
+        if isinstance(existing, dict) and _without_timestamp(existing) == _without_timestamp(doc):
+            return existing, "unchanged"
+    stamped = {**doc, TIMESTAMP_FIELD: int(time.time()) if now is None else now}
+    bucket.write_bytes(key, dumps(stamped), content_type="application/json")
+    return stamped, "written"
+
+
+def _without_timestamp(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != TIMESTAMP_FIELD}

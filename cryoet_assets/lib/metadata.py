@@ -1,0 +1,50 @@
+"""Portal metadata documents for depositions, datasets and runs (facts §2.3), without timestamps."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+DATASET_DEFAULTS: dict[str, Any] = {
+    "assay": {"name": None, "id": None},
+    "cell_component": {"name": None, "id": None},
+    "cell_strain": {"name": None, "id": None},
+    "cell_type": {"name": None, "id": None},
+    "development_stage": {"name": "unknown", "id": "unknown"},
+    "disease": {"name": None, "id": None},
+    "tissue": {"name": "not_reported", "id": "not_reported"},
+}
+
+
+def deposition_document(
+    metadata: dict[str, Any], *, deposition_id: int, key_photos: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """`deposition_metadata.json`: the config's metadata plus key photos and deposition id; None if no metadata."""
+    if not metadata:
+        return None
+    doc = copy.deepcopy(metadata)
+    doc["key_photos"] = dict(key_photos)
+    doc.setdefault("deposition_id", deposition_id)
+    return doc
+
+
+def dataset_document(
+    metadata: dict[str, Any], *, deposition_id: int, key_photos: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """`dataset_metadata.json`: the config's metadata with ontology defaults, key photos and deposition id."""
+    if not metadata:
+        return None
+    doc = copy.deepcopy(metadata)
+    for name, default in DATASET_DEFAULTS.items():
+        if doc.get(name) is None:
+            doc[name] = dict(default)
+    if isinstance(doc.get("organism"), dict):
+        doc["organism"].setdefault("taxonomy_id", None)
+    doc["key_photos"] = dict(key_photos)
+    doc.setdefault("deposition_id", deposition_id)
+    return doc
+
+
+def run_document(*, run_name: str, deposition_id: int) -> dict[str, Any]:
+    """`run_metadata.json`."""
+    return {"run_name": run_name, "deposition_id": deposition_id}

@@ -1,0 +1,43 @@
+"""What an ingestion made, printed for a curator."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cryoet_assets.lib.paths import STATE_PREFIX
+
+
+def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
+    from sqlalchemy import func, select
+
+    from cryoet_assets.lib.db import make_engine
+    from cryoet_assets.lib.db.models import Base
+    from cryoet_assets.lib.storage import open_bucket
+
+    print("\nPartitions:")
+    for name in ("depositions", "datasets", "acquisition_runs"):
+        keys = instance.get_dynamic_partitions(name)
+        print(f"  {name:<17} {len(keys):>3}  {', '.join(keys)}")
+
+    checks = report.checks()
+    failed = [item for item in checks if not item[2]]
+    print(f"\nChecks: {len(checks) - len(failed)} passed, {len(failed)} failed")
+    for partition, name, _, text in failed:
+        print(f"  FAILED {name} [{partition}]: {text}")
+    broken = [run for run in report.runs if not run.success]
+    for run in broken:
+        print(f"  run failed: {run.job_name} [{run.partition_key}]: {run.error.splitlines()[0] if run.error else ''}")
+
+    print("\nRows in the staging database:")
+    engine = make_engine(settings.staging_db_url)
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            count = connection.execute(select(func.count()).select_from(table)).scalar_one()
+            print(f"  {table.name:<24} {count}")
+    engine.dispose()
+
+    staging = open_bucket(settings.staging_url, endpoint_url=settings.s3_endpoint_url or None)
+    print(f"\nOutputs in {staging.uri('')}:")
+    for info in staging.list(""):
+        if not info.key.startswith(f"{STATE_PREFIX}/"):
+            print(f"  {info.key}  ({info.size} B)")
