@@ -49,3 +49,33 @@ def s3_bucket_url(s3_endpoint_url: str) -> S3BucketFactory:
         return url, s3_endpoint_url
 
     return make
+
+
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Factory: a fresh empty Postgres database on 127.0.0.1:5432; every one is dropped when the session ends."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"cryoet_assets_test_{uuid.uuid4().hex[:12]}"
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:
+            pytest.fail(f"these tests need PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): {exc}")
+        created.append(name)
+        return f"{POSTGRES_SERVER}/{name}"
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as connection:
+            for name in created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

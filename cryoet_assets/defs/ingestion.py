@@ -31,7 +31,6 @@ def ingestion_config(context: dg.AssetExecutionContext, storage: PortalStorage) 
     value = {"provenance": loaded.provenance.model_dump(), "config": loaded.data}
     return dg.Output(
         value,
-        data_version=dg.DataVersion(loaded.provenance.sha256[:16]),
         metadata={
             "config_file": dg.MetadataValue.path(loaded.provenance.path),
             "config_sha256": loaded.provenance.sha256,
@@ -55,7 +54,6 @@ def ingestion_plan(
         raise plan_failure(exc) from exc
     return dg.Output(
         plan,
-        data_version=dg.DataVersion(plan.version),
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),
             "config_sha256": plan.config.sha256,

@@ -35,7 +35,6 @@ def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> d
             documents={path: run_document(run_name=run_name, deposition_id=plan.deposition_id)},
             summary={"dataset_id": dataset_id, "run_name": run_name, "deposition_id": plan.deposition_id},
         ),
-        data_version=dg.DataVersion(run.content_version),
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),
             "source": dg.MetadataValue.path(storage.deposit().uri(run.source_path or "")),

@@ -44,8 +44,8 @@ deposition_keyphotos:
   - sources:
       - literal:
           value:
-            snapshot: {bucket}/{source_prefix}/photos/deposition_snapshot.png
-            thumbnail: {bucket}/{source_prefix}/photos/deposition_thumbnail.png
+            snapshot: {photos}/deposition_snapshot.png
+            thumbnail: {photos}/deposition_thumbnail.png
 datasets:
   - metadata:
       dataset_identifier: {dataset_id}
@@ -79,8 +79,8 @@ dataset_keyphotos:
   - sources:
       - literal:
           value:
-            snapshot: {bucket}/{source_prefix}/photos/dataset_snapshot.png
-            thumbnail: {bucket}/{source_prefix}/photos/dataset_thumbnail.png
+            snapshot: {photos}/dataset_snapshot.png
+            thumbnail: {photos}/dataset_thumbnail.png
 runs:
   - sources:
       - source_glob:
@@ -104,13 +104,13 @@ class Demo:
     runs: tuple[str, ...]
 
 
-def demo_config(*, deposit_bucket_name: str) -> str:
-    """The demo's ingestion config in the portal's YAML format."""
+def demo_config(*, photos: str) -> str:
+    """The demo's ingestion config in the portal's YAML format; `photos` is where its key photos are."""
     return CONFIG_TEMPLATE.format(
         deposition_id=DEMO_DEPOSITION_ID,
         dataset_id=DEMO_DATASET_ID,
         source_prefix=DEMO_SOURCE_PREFIX,
-        bucket=deposit_bucket_name,
+        photos=photos,
     )
 
 
@@ -129,7 +129,10 @@ def write_demo(*, deposit: Bucket, configs: Bucket, seed: int = 0) -> Demo:
     deposit.write_bytes(f"{prefix}/run_data_map.tsv", ("\n".join(rows) + "\n").encode())
     deposit.write_bytes(f"{prefix}/_DONE", b"")
     config_key = f"{DEMO_DATASET_ID}.yaml"
-    configs.write_bytes(config_key, demo_config(deposit_bucket_name=deposit.name).encode())
+    photos = f"{prefix}/photos"
+    # Config key photo paths are s3:// URIs, or `<deposit bucket name>/<key>` as the portal writes them.
+    photo_ref = deposit.uri(photos) if deposit.uri(photos).startswith("s3://") else f"{deposit.name}/{photos}"
+    configs.write_bytes(config_key, demo_config(photos=photo_ref).encode())
     return Demo(config_key=config_key, dataset_id=str(DEMO_DATASET_ID), deposition_id=DEMO_DEPOSITION_ID,
                 runs=DEMO_RUNS)
 

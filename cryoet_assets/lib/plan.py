@@ -9,14 +9,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cryoet_assets.lib.config.templates import (
+    TemplateError,
     expand_metadata,
     parse_run_map,
     parse_two_column_map,
 )
-from cryoet_assets.lib.finders import FinderContext, Found, resolve_sources
+from cryoet_assets.lib.finders import FinderContext, FinderError, Found, resolve_sources
 from cryoet_assets.lib.keys import acquisition_run_key, check_name
 from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_name
-from cryoet_assets.lib.storage import Bucket
+from cryoet_assets.lib.storage import Bucket, UnsafePathError
 
 KEY_PHOTO_NAMES = ("snapshot", "thumbnail")
 MAPPED_NAME_FILES = {
@@ -118,11 +119,18 @@ class Planner:
             field=field,
         )
 
+    def _sources(self, sources: list[Any], *, context: FinderContext) -> list[Found]:
+        """resolve_sources, with finder errors prefixed by the config file they come from."""
+        try:
+            return resolve_sources(sources, context=context)
+        except (FinderError, UnsafePathError, TemplateError) as exc:
+            raise PlanError(f"{self.provenance.path}: {exc}") from exc
+
     def _resolve(self, section: str, *, variables: dict[str, Any], parents: dict[str, str]) -> list[tuple[int, Found]]:
         found: list[tuple[int, Found]] = []
         for index, entity in enumerate(self.config.get(section) or []):
             context = self._context(variables=variables, parents=parents, field=f"{section}[{index}].sources")
-            found.extend((index, item) for item in resolve_sources(entity.get("sources") or [], context=context))
+            found.extend((index, item) for item in self._sources(entity.get("sources") or [], context=context))
         return found
 
     def depositions(self) -> list[tuple[DepositionPlan, dict[str, Any]]]:
@@ -223,8 +231,11 @@ class Planner:
         for index, entity in enumerate(self.config.get("voxel_spacings") or []):
             field = f"voxel_spacings[{index}].sources"
             context = self._context(variables=variables, parents=parents, field=field)
-            for found in resolve_sources(entity.get("sources") or [], context=context):
-                raw = expand_metadata(found.name, self.run_data(run_name), field=field)
+            for found in self._sources(entity.get("sources") or [], context=context):
+                try:
+                    raw = expand_metadata(found.name, self.run_data(run_name), field=field)
+                except TemplateError as exc:
+                    raise PlanError(f"{self.provenance.path}: {exc}") from exc
                 try:
                     value = round(float(raw), 3)
                 except (TypeError, ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,28 +11,13 @@ from sqlalchemy import Engine, create_engine, text
 from cryoet_assets.lib.db import make_engine, migrate
 from cryoet_assets.lib.db.models import Base
 
-POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_database) -> str:
     """A fresh, migrated Postgres database for this test session, dropped at the end."""
-    name = f"cryoet_assets_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.fail(f"the db tests need PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): {exc}")
-    url = f"{POSTGRES_SERVER}/{name}"
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    url = postgres_database()
+    migrate.upgrade(url)
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])

@@ -1,0 +1,117 @@
+"""The whole graph on real services: Dagster on Postgres, buckets on a loopback S3 server, the portal DB on Postgres."""
+
+import json
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from cryoet_assets.lib.db import make_engine
+from cryoet_assets.lib.demo import DEMO_RUNS, write_demo
+from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.runner import Settings, ingest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deployment(s3_bucket_url, postgres_database, monkeypatch):
+    """Settings pointing at fresh S3 buckets and a fresh portal database, exported for the resources."""
+    urls = {name: s3_bucket_url()[0] for name in ("configs", "deposit", "staging", "production")}
+    endpoint = s3_bucket_url()[1]
+    portal_db = postgres_database()
+    settings = Settings(
+        configs_url=urls["configs"], deposit_url=urls["deposit"], staging_url=urls["staging"],
+        production_url=urls["production"], staging_db_url=portal_db, production_db_url=portal_db,
+        s3_endpoint_url=endpoint, staging_https_prefix="https://files.example.org/staging",
+    )
+    for key, value in settings.environment().items():
+        monkeypatch.setenv(key, value)
+    return settings
+
+
+@pytest.fixture
+def instance(postgres_database):
+    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_database()}}}) as inst:
+        yield inst
+
+
+def bucket(settings: Settings, which: str):
+    return open_bucket(getattr(settings, f"{which}_url"), endpoint_url=settings.s3_endpoint_url)
+
+
+def rows(settings: Settings, sql: str) -> list[tuple]:
+    engine = make_engine(settings.staging_db_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_deposit_to_database_on_real_services(deployment, instance):
+    demo = write_demo(deposit=bucket(deployment, "deposit"), configs=bucket(deployment, "configs"))
+    report = ingest(instance, log=lambda line: None)
+
+    assert [(run.job_name, run.success) for run in report.runs] == [
+        ("dataset_plan_job", True), ("deposition_job", True), ("dataset_job", True),
+        *[("acquisition_run_job", True)] * 3,
+    ]
+    assert len(report.checks()) == 8 and all(passed for _, _, passed, _ in report.checks())
+    assert instance.get_dynamic_partitions("acquisition_runs") == [f"20999__{run}" for run in DEMO_RUNS]
+    assert instance.get_dynamic_partitions("depositions") == ["10999"]
+
+    staging = bucket(deployment, "staging")
+    dataset_doc = json.loads(staging.read_bytes("20999/dataset_metadata.json"))
+    assert dataset_doc["dataset_identifier"] == 20999 and dataset_doc["deposition_id"] == 10999
+    assert dataset_doc["key_photos"] == {"snapshot": "20999/Images/snapshot.png",
+                                         "thumbnail": "20999/Images/thumbnail.png"}
+    assert isinstance(dataset_doc["last_updated_at"], int)
+    deposition_doc = json.loads(staging.read_bytes("depositions_metadata/10999/deposition_metadata.json"))
+    assert deposition_doc["deposition_title"] == "Synthetic demo deposition"
+    for run in DEMO_RUNS:
+        doc = json.loads(staging.read_bytes(f"20999/{run}/run_metadata.json"))
+        assert {k: doc[k] for k in ("run_name", "deposition_id")} == {"run_name": run, "deposition_id": 10999}
+    assert staging.read_bytes("20999/Images/snapshot.png").startswith(b"\x89PNG")
+
+    runs = rows(deployment, "select id, name, s3_prefix, https_prefix from run order by name")
+    assert [(name, s3, https) for _, name, s3, https in runs] == [
+        (run, f"{deployment.staging_url}/20999/{run}/", f"https://files.example.org/staging/20999/{run}/")
+        for run in DEMO_RUNS
+    ]
+    assert rows(deployment, "select voxel_spacing from tomogram_voxel_spacing") == [(13.48,)] * 3
+    assert rows(deployment, "select count(*) from dataset_author") == [(2,)]
+    assert rows(deployment, "select title from dataset where id = 20999") == [("Synthetic demo dataset",)]
+
+    # Lineage and check results are in the Postgres-backed instance, where the UI reads them.
+    materialized = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("run_db_rows")), limit=10
+    ).records
+    assert sorted(record.partition_key for record in materialized) == [f"20999__{r}" for r in DEMO_RUNS]
+
+    # Re-materializing everything changes no id, no row and no document. (dataset.file_size sums what the
+    # dataset prefix holds when the dataset partition loads, before its runs publish, so it is compared apart.)
+    tables = ("deposition", "run", "tomogram_voxel_spacing", "dataset_author", "deposition_author",
+              "dataset_funding", "deposition_type")
+    before = {table: rows(deployment, f"select * from {table} order by id") for table in tables}
+    dataset_columns = "id, deposition_id, title, description, organism_name, s3_prefix, https_prefix"
+    before["dataset"] = rows(deployment, f"select {dataset_columns} from dataset")
+    dataset_bytes = staging.read_bytes("20999/dataset_metadata.json")
+    assert ingest(instance, log=lambda line: None).success
+    after = {table: rows(deployment, f"select * from {table} order by id") for table in tables}
+    after["dataset"] = rows(deployment, f"select {dataset_columns} from dataset")
+    assert after == before
+    published = sum(info.size for info in staging.list("20999/"))
+    assert rows(deployment, "select file_size from dataset") == [(published,)]
+    assert staging.read_bytes("20999/dataset_metadata.json") == dataset_bytes
+
+    # A curator edits the config and a run disappears from the deposit: updated in place, the run is pruned.
+    configs = bucket(deployment, "configs")
+    edited = configs.read_text(demo.config_key).replace("Synthetic demo dataset", "Demo dataset, revised")
+    configs.write_bytes(demo.config_key, edited.encode())
+    bucket(deployment, "deposit").delete_prefix("lab_uploads/demo/runs/TS_003")
+    assert ingest(instance, log=lambda line: None).success
+    assert rows(deployment, "select id, title from dataset") == [(20999, "Demo dataset, revised")]
+    kept = rows(deployment, "select id, name, s3_prefix, https_prefix from run order by name")
+    assert kept == runs[:2]
+    assert rows(deployment, "select count(*) from tomogram_voxel_spacing") == [(2,)]
