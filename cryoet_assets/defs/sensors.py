@@ -10,6 +10,8 @@ from cryoet_assets.defs.resources import PortalStorage
 
 MAX_CONFIGS_PER_TICK = 20
 MAX_PLANS_PER_TICK = 20
+DEPOSITION_TAG = "cryoet/deposition"
+DATASET_TAG = "cryoet/dataset"
 
 
 @dg.sensor(job=dataset_plan_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -94,9 +96,10 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
                     run_key=f"deposition:{key}:{digest(deposition.model_dump())}",
                 )
             )
+        parents = {DEPOSITION_TAG: str(plan.deposition_id)}
         requests.append(
             dg.RunRequest(job_name=dataset_job.name, partition_key=plan.dataset_id,
-                          run_key=f"dataset:{plan.dataset_id}:{plan.version}")
+                          run_key=f"dataset:{plan.dataset_id}:{plan.version}", tags=parents)
         )
         for run in plan.runs:
             if run.partition_key not in known_runs:
@@ -107,6 +110,7 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
                     job_name=acquisition_run_job.name,
                     partition_key=run.partition_key,
                     run_key=f"run:{run.partition_key}:{run.content_version}",
+                    tags={**parents, DATASET_TAG: plan.dataset_id},
                 )
             )
     partition_requests = []

@@ -59,7 +59,7 @@ def find_dataset_config(dataset_id: str, *, configs: Bucket, deposit: Bucket, ou
             loaded = load_config_object(configs, info.key)
             names = loaded.planner(deposit=deposit, output=output).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
-            broken.append(f"{configs.uri(info.key)}: {str(exc).splitlines()[0]}")
+            broken.append(str(exc).replace("\n", "\n    "))
             continue
         if dataset_id in names:
             owners.append(loaded)
@@ -67,7 +67,7 @@ def find_dataset_config(dataset_id: str, *, configs: Bucket, deposit: Bucket, ou
         names = ", ".join(loaded.provenance.path for loaded in owners)
         raise PlanError(f"dataset {dataset_id} is named by several configs ({names}); keep one per dataset")
     if not owners:
-        detail = "".join(f"\n  invalid: {line}" for line in broken)
+        detail = "".join(f"\n  invalid config:\n    {text}" for text in broken)
         raise PlanError(f"no valid ingestion config in {configs.uri('')} names dataset {dataset_id}{detail}")
     return owners[0]
 

@@ -247,12 +247,12 @@ class Planner:
         return sorted(values)
 
     def _listing(self, path: str | None) -> list[tuple[str, str]]:
+        """(key, etag) of the run's source: every object under its folder, or the file itself."""
         if not path:
             return []
-        listing = []
-        for info in self.deposit.list(path):
-            if info.key == path or info.key.startswith(path.rstrip("/") + "/"):
-                listing.append((info.key, info.etag))
+        listing = [(info.key, info.etag) for info in self.deposit.list(path)]
+        if not listing and (info := object_info(self.deposit, path)):
+            listing.append((info.key, info.etag))
         return listing
 
     def _map_text(self, name: str) -> str:

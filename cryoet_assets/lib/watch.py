@@ -42,10 +42,10 @@ class WatchCursor:
 
 def object_info(bucket: Bucket, key: str) -> ObjectInfo | None:
     """Listing entry of exactly `key`, or None when it does not exist."""
-    for info in bucket.list(key):
-        if info.key == key:
-            return info
-    return None
+    if not bucket.exists(key):
+        return None
+    parent = key.rsplit("/", 1)[0] if "/" in key else ""
+    return next((info for info in bucket.list(parent) if info.key == key), None)
 
 
 def marker_key(source_prefix: str) -> str:

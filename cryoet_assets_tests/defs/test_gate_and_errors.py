@@ -1,0 +1,102 @@
+"""Bad input gets a clear error and publishes nothing; failed checks keep rows out; published work is never lost."""
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from cryoet_assets.lib.db import make_engine
+from cryoet_assets.lib.demo import write_demo
+from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.runner import Settings, execute, ingest
+
+
+@pytest.fixture
+def embedded(tmp_path, monkeypatch):
+    settings = Settings.embedded(tmp_path)
+    for key, value in settings.environment().items():
+        monkeypatch.setenv(key, value)
+    demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
+    with dg.instance_for_test() as instance:
+        yield settings, demo, instance
+
+
+def count(settings: Settings, table: str) -> int:
+    engine = make_engine(settings.staging_db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(f"select count(*) from {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def edit_config(settings: Settings, demo, old: str, new: str) -> None:
+    configs = open_bucket(settings.configs_url)
+    text_ = configs.read_text(demo.config_key)
+    assert old in text_
+    configs.write_bytes(demo.config_key, text_.replace(old, new).encode())
+
+
+def portal_files(settings: Settings) -> list[str]:
+    return [info.key for info in open_bucket(settings.staging_url).list("") if not info.key.startswith("_")]
+
+
+def test_broken_config_names_file_and_field_and_publishes_nothing(embedded):
+    settings, demo, instance = embedded
+    edit_config(settings, demo, "ORCID: 0000-0002-1825-0097", "ORCID: not-an-orcid")
+
+    report = ingest(instance, log=lambda line: None)
+    assert report.runs == []  # the deposit sensor refuses to plan an invalid config
+
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    outcome = execute(instance, job_name="dataset_plan_job", partition_key="20999")
+    assert not outcome.success
+    assert "20999.yaml" in outcome.error
+    assert "depositions[0].metadata.authors[0].ORCID" in outcome.error
+    assert portal_files(settings) == []
+
+
+def test_missing_source_folder_fails_the_plan_and_keeps_what_was_published(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    published = portal_files(settings)
+    runs_before = count(settings, "run")
+    assert runs_before == 3
+
+    open_bucket(settings.deposit_url).delete_prefix("lab_uploads/demo/runs")
+    outcome = execute(instance, job_name="dataset_plan_job", partition_key="20999")
+    assert not outcome.success
+    assert "found no acquisition run" in outcome.error and "20999.yaml" in outcome.error
+    assert "lab_uploads/demo" in outcome.error
+    assert portal_files(settings) == published
+    assert count(settings, "run") == runs_before
+
+
+def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
+    settings, demo, instance = embedded
+    # A voxel spacing of 40 Å is outside the portal's 1-30 Å rule: the voxel spacing check fails at ERROR.
+    deposit = open_bucket(settings.deposit_url)
+    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t13.48", "TS_002\t40.5")
+    deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
+
+    report = ingest(instance, log=lambda line: None)
+    by_partition = {run.partition_key: run for run in report.runs}
+    assert by_partition["20999__TS_001"].success and by_partition["20999__TS_003"].success
+    failed = by_partition["20999__TS_002"]
+    assert not failed.success
+    assert ("voxel_spacings_valid", False) in [(name, passed) for name, passed, _ in failed.checks]
+    assert count(settings, "run") == 2
+    assert count(settings, "tomogram_voxel_spacing") == 2
+
+
+def test_failing_dataset_check_keeps_dataset_rows_out(embedded):
+    settings, demo, instance = embedded
+    edit_config(settings, demo, "dataset_title: Synthetic demo dataset", "dataset_title: ''")
+
+    ingest_report = ingest(instance, log=lambda line: None)
+    dataset_run = next(run for run in ingest_report.runs if run.job_name == "dataset_job")
+    assert not dataset_run.success
+    [(name, passed, description)] = dataset_run.checks
+    assert (name, passed) == ("dataset_metadata_valid", False)
+    assert "dataset_title" in description
+    assert count(settings, "dataset") == 0
+    assert count(settings, "deposition") == 1
