@@ -10,7 +10,6 @@ from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.metadata import dataset_document
 from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
-from cryoet_assets.lib.photos import publish_photos
 from cryoet_assets.lib.plan import DatasetPlan
 
 GROUP = "datasets"
@@ -20,13 +19,7 @@ GROUP = "datasets"
 def dataset_key_photos(storage: PortalStorage, ingestion_plan: dict) -> dg.Output[dict]:
     """The dataset's snapshot and thumbnail, copied to `{dataset}/Images/`."""
     plan = DatasetPlan.model_validate(ingestion_plan)
-    photos = publish_photos(
-        plan.key_photos,
-        parent_dir=dataset_dir(plan.dataset_id),
-        deposit=storage.deposit(),
-        output=storage.staging(),
-        endpoint_url=storage.s3_endpoint_url or None,
-    )
+    photos = storage.publish_key_photos(plan.key_photos, parent_dir=dataset_dir(plan.dataset_id))
     return dg.Output(
         photos,
         metadata={"sources": dg.MetadataValue.json(plan.key_photos), "published": dg.MetadataValue.json(photos)},

@@ -11,7 +11,6 @@ from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.ingestion import deposition_plans
 from cryoet_assets.lib.metadata import deposition_document
 from cryoet_assets.lib.paths import deposition_dir, deposition_metadata_path
-from cryoet_assets.lib.photos import publish_photos
 from cryoet_assets.lib.plan import DepositionPlan
 
 GROUP = "depositions"
@@ -34,13 +33,7 @@ def _deposition(storage: PortalStorage, deposition_id: int) -> tuple[DepositionP
 def deposition_key_photos(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[dict]:
     """The deposition's snapshot and thumbnail, copied to `depositions_metadata/{id}/Images/`."""
     deposition, config_path = _deposition(storage, int(context.partition_key))
-    photos = publish_photos(
-        deposition.key_photos,
-        parent_dir=deposition_dir(deposition.id),
-        deposit=storage.deposit(),
-        output=storage.staging(),
-        endpoint_url=storage.s3_endpoint_url or None,
-    )
+    photos = storage.publish_key_photos(deposition.key_photos, parent_dir=deposition_dir(deposition.id))
     return dg.Output(
         photos,
         metadata={

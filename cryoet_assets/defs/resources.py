@@ -36,6 +36,18 @@ class PortalStorage(dg.ConfigurableResource):
     def production(self) -> Bucket:
         return _bucket(self.production_url, self.s3_endpoint_url)
 
+    def publish_key_photos(self, sources: dict[str, str | None], *, parent_dir: str) -> dict[str, str | None]:
+        """Copy key photos named by a config into `{parent_dir}/Images/` of the staging bucket."""
+        from cryoet_assets.lib.photos import publish_photos
+
+        return publish_photos(
+            sources,
+            parent_dir=parent_dir,
+            deposit=self.deposit(),
+            output=self.staging(),
+            endpoint_url=self.s3_endpoint_url or None,
+        )
+
     def s3_root(self) -> str:
         """Root URI of the staging bucket for the database's s3 columns (`file://` for a local folder)."""
         uri = self.staging().uri("")

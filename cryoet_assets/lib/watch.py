@@ -56,7 +56,8 @@ def marker_key(source_prefix: str) -> str:
 
 def marker_version(deposit: Bucket, source_prefix: str) -> str:
     info = object_info(deposit, marker_key(source_prefix))
-    return info.etag if info else ""
+    # An S3 ETag is the MD5 of the content, so a rewritten empty marker keeps it: its time is part of the version.
+    return f"{info.etag}@{info.last_modified.isoformat()}" if info else ""
 
 
 def changed_configs(
