@@ -5,14 +5,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# Each default satisfies the portal's metadata schema: a term object needs a string name and an id that is
+# null or matches its ontology's pattern, and the optional terms may be null.
 DATASET_DEFAULTS: dict[str, Any] = {
-    "assay": {"name": None, "id": None},
-    "cell_component": {"name": None, "id": None},
-    "cell_strain": {"name": None, "id": None},
-    "cell_type": {"name": None, "id": None},
+    "assay": {"name": "cryo-electron tomography", "id": "EFO:0002733"},
+    "cell_component": None,
+    "cell_strain": None,
+    "cell_type": None,
     "development_stage": {"name": "unknown", "id": "unknown"},
     "disease": {"name": None, "id": None},
-    "tissue": {"name": "not_reported", "id": "not_reported"},
+    "tissue": {"name": "not_reported", "id": None},
 }
 
 
@@ -37,7 +39,7 @@ def dataset_document(
     doc = copy.deepcopy(metadata)
     for name, default in DATASET_DEFAULTS.items():
         if doc.get(name) is None:
-            doc[name] = dict(default)
+            doc[name] = copy.deepcopy(default)
     if isinstance(doc.get("organism"), dict):
         doc["organism"].setdefault("taxonomy_id", None)
     doc["key_photos"] = dict(key_photos)

@@ -251,7 +251,7 @@ class Planner:
         if not path:
             return []
         listing = [(info.key, info.etag) for info in self.deposit.list(path)]
-        if not listing and (info := object_info(self.deposit, path)):
+        if not listing and (info := self.deposit.info(path)):
             listing.append((info.key, info.etag))
         return listing
 

@@ -162,6 +162,10 @@ class Bucket(ABC):
         """Size in bytes of `key`; FileNotFoundError when missing."""
 
     @abstractmethod
+    def info(self, key: str) -> ObjectInfo | None:
+        """Listing entry of exactly the object `key` (no listing involved), or None when it does not exist."""
+
+    @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under the folder `prefix` ("" = whole bucket), recursively, sorted by key."""
 
@@ -284,6 +288,15 @@ def _glob_regex(components: list[str]) -> str:
     return "".join(out)
 
 
+def _local_info(key: str, stat: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=stat.st_size,
+        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC),
+        etag=f"{stat.st_mtime_ns}-{stat.st_size}",
+    )
+
+
 class LocalBucket(Bucket):
     """A folder on the local filesystem used as a bucket."""
 
@@ -331,6 +344,14 @@ class LocalBucket(Bucket):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         return path.stat().st_size
+
+    def info(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return None if not path.is_file() else _local_info(key, stat)
 
     def write_bytes(self, key: str, data: Data, *, content_type: str | None = None) -> None:
         chunks = [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
@@ -382,14 +403,7 @@ class LocalBucket(Bucket):
                 except FileNotFoundError:
                     continue
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
-                found.append(
-                    ObjectInfo(
-                        key=key,
-                        size=stat.st_size,
-                        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC),
-                        etag=f"{stat.st_mtime_ns}-{stat.st_size}",
-                    )
-                )
+                found.append(_local_info(key, stat))
         found.sort(key=lambda info: info.key)
         return iter(found)
 
@@ -572,6 +586,17 @@ class S3Bucket(Bucket):
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
+
+    def info(self, key: str) -> ObjectInfo | None:
+        head = self._head(key)
+        if head is None:
+            return None
+        return ObjectInfo(
+            key=key,
+            size=int(head["ContentLength"]),
+            last_modified=head["LastModified"].astimezone(UTC),
+            etag=str(head.get("ETag", "")).strip('"'),
+        )
 
     def size(self, key: str) -> int:
         head = self._head(key)

@@ -40,14 +40,6 @@ class WatchCursor:
         return cls({key: WatchedConfig(**value) for key, value in json.loads(text).items()})
 
 
-def object_info(bucket: Bucket, key: str) -> ObjectInfo | None:
-    """Listing entry of exactly `key`, or None when it does not exist."""
-    if not bucket.exists(key):
-        return None
-    parent = key.rsplit("/", 1)[0] if "/" in key else ""
-    return next((info for info in bucket.list(parent) if info.key == key), None)
-
-
 def marker_key(source_prefix: str) -> str:
     """A deposit is complete when `{source_prefix}/_DONE` exists; rewriting it asks for a new ingestion."""
     prefix = source_prefix.strip("/")
@@ -55,7 +47,7 @@ def marker_key(source_prefix: str) -> str:
 
 
 def marker_version(deposit: Bucket, source_prefix: str) -> str:
-    info = object_info(deposit, marker_key(source_prefix))
+    info = deposit.info(marker_key(source_prefix))
     # An S3 ETag is the MD5 of the content, so a rewritten empty marker keeps it: its time is part of the version.
     return f"{info.etag}@{info.last_modified.isoformat()}" if info else ""
 

@@ -1,0 +1,82 @@
+"""`cryoet-assets validate-config`: one line per problem, exit status 0 only when every file is valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cryoet_assets.cli import main
+from cryoet_assets.lib.demo import demo_config
+
+REFERENCE_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "configs"
+GOOD = demo_config(photos="cryoetportal-rawdatasets-dev/lab_uploads/demo/photos")
+
+
+def line_number(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def test_reference_configs_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    if not REFERENCE_CONFIGS.is_dir():
+        pytest.skip(f"the portal's reference configs folder {REFERENCE_CONFIGS} is absent")
+    paths = sorted(REFERENCE_CONFIGS.glob("*.yaml"))
+    assert len(paths) == 6
+    assert main(["validate-config", *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{path}: valid" for path in paths] + ["6 valid, 0 invalid"]
+
+
+def test_a_broken_config_names_file_yaml_path_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "20999.yaml"
+    good.write_text(GOOD)
+    broken_text = GOOD.replace("deposition_types: [dataset]", "deposition_types: [movie]")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(broken_text)
+
+    assert main(["validate-config", str(good), str(broken)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{good}: valid"
+    (problem,) = lines[1:-1]
+    where = f"{broken}:{line_number(broken_text, 'deposition_types:')}: depositions[0].metadata.deposition_types[0]: "
+    assert problem.startswith(where)
+    reason = problem[len(where):]
+    assert "'movie'" in reason and "'dataset'" in reason
+    assert lines[-1] == "1 valid, 1 invalid"
+
+
+def test_a_rule_violation_is_reported_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = GOOD.replace("list_glob: runs/TS_*", "list_glob: ../runs/TS_*")
+    path = tmp_path / "climb.yaml"
+    path.write_text(text)
+    assert main(["validate-config", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{path}:{line_number(text, 'list_glob: ../')}: runs[0].sources[0].source_glob.list_glob: ")
+    assert "'..'" in lines[0]
+    assert lines[-1] == "0 valid, 1 invalid"
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1.3.0\nstandardization_config: [\n")
+    assert main(["validate-config", str(path)]) == 1
+    (line, summary) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{path}:3: invalid YAML")
+    assert summary == "0 valid, 1 invalid"
+
+
+def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere" / "10001.yaml"
+    assert main(["validate-config", str(missing)]) == 1
+    (line, summary) = capsys.readouterr().out.splitlines()
+    assert line == f"{missing}: cannot read the file: No such file or directory"
+    assert summary == "0 valid, 1 invalid"
+
+
+def test_validate_config_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["validate-config"])
+    assert raised.value.code == 2
+    assert "files" in capsys.readouterr().err
