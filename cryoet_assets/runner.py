@@ -89,6 +89,10 @@ def ingest(instance: dg.DagsterInstance, *, log: Callable[[str], None] = print) 
     for sensor, default_job in ((deposit_sensor, "dataset_plan_job"), (plan_sensor, None)):
         context = dg.build_sensor_context(instance=instance, resources={"storage": storage})
         result = sensor(context)
+        if sensor is deposit_sensor:
+            for outcome in _refused_configs(result.cursor):
+                log(_describe(outcome))
+                report.runs.append(outcome)
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         requests = sorted(result.run_requests or [],
@@ -133,6 +137,17 @@ def execute(instance: dg.DagsterInstance, *, job_name: str, partition_key: str, 
             break
     return RunOutcome(job_name=job_name, partition_key=partition_key, success=result.success, checks=checks,
                       error=error)
+
+
+def _refused_configs(cursor: str | None) -> list[RunOutcome]:
+    """Configs the deposit sensor could not plan, as failed outcomes that name the problems."""
+    from cryoet_assets.lib.watch import WatchCursor
+
+    return [
+        RunOutcome(job_name="deposit_sensor", partition_key=key, success=False, error=seen.error)
+        for key, seen in WatchCursor.loads(cursor).configs.items()
+        if seen.error
+    ]
 
 
 def _describe(outcome: RunOutcome) -> str:

@@ -11,6 +11,7 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     from sqlalchemy import func, select
 
     from cryoet_assets.lib.db import make_engine
+    from cryoet_assets.lib.db.migrate import upgrade
     from cryoet_assets.lib.db.models import Base
     from cryoet_assets.lib.storage import open_bucket
 
@@ -29,6 +30,7 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
         print(f"  run failed: {run.job_name} [{run.partition_key}]: {run.error.splitlines()[0] if run.error else ''}")
 
     print("\nRows in the staging database:")
+    upgrade(settings.staging_db_url)
     engine = make_engine(settings.staging_db_url)
     with engine.connect() as connection:
         for table in Base.metadata.sorted_tables:

@@ -37,7 +37,7 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
             dataset_ids = loaded.planner(deposit=deposit, output=storage.staging()).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
             context.log.error(f"{configs.uri(info.key)} cannot be planned:\n{exc}")
-            cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=str(exc)[:500])
+            cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=str(exc)[:2000])
             continue
         cursor.configs[info.key] = WatchedConfig(etag=info.etag, marker=marker, source_prefix=prefix)
         for dataset_id in dataset_ids:

@@ -148,6 +148,7 @@ def _mrc_bytes(volume: np.ndarray, *, voxel_size: float) -> bytes:
         with mrcfile.new(path) as mrc:
             mrc.set_data(volume)
             mrc.voxel_size = voxel_size
+            mrc.header.label[0] = b"cryoet-assets synthetic demo volume"  # no timestamp: same seed, same bytes
         return path.read_bytes()
 
 

@@ -45,7 +45,9 @@ def test_broken_config_names_file_and_field_and_publishes_nothing(embedded):
     edit_config(settings, demo, "ORCID: 0000-0002-1825-0097", "ORCID: not-an-orcid")
 
     report = ingest(instance, log=lambda line: None)
-    assert report.runs == []  # the deposit sensor refuses to plan an invalid config
+    [refused] = report.runs  # the deposit sensor refuses to plan an invalid config, and says why
+    assert (refused.job_name, refused.partition_key, refused.success) == ("deposit_sensor", "20999.yaml", False)
+    assert "depositions[0].metadata.authors[0].ORCID" in refused.error
 
     instance.add_dynamic_partitions("datasets", ["20999"])
     outcome = execute(instance, job_name="dataset_plan_job", partition_key="20999")
