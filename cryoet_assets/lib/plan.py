@@ -17,6 +17,7 @@ from cryoet_assets.lib.config.templates import (
 from cryoet_assets.lib.finders import FinderContext, FinderError, Found, resolve_sources
 from cryoet_assets.lib.keys import acquisition_run_key, check_name
 from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_name
+from cryoet_assets.lib.mrc_header import header_voxel_size
 from cryoet_assets.lib.storage import Bucket, UnsafePathError
 
 KEY_PHOTO_NAMES = ("snapshot", "thumbnail")
@@ -231,20 +232,35 @@ class Planner:
         for index, entity in enumerate(self.config.get("voxel_spacings") or []):
             field = f"voxel_spacings[{index}].sources"
             context = self._context(variables=variables, parents=parents, field=field)
-            for found in self._sources(entity.get("sources") or [], context=context):
-                try:
-                    raw = expand_metadata(found.name, self.run_data(run_name), field=field)
-                except TemplateError as exc:
-                    raise PlanError(f"{self.provenance.path}: {exc}") from exc
-                try:
-                    value = round(float(raw), 3)
-                except (TypeError, ValueError):
-                    raise PlanError(
-                        f"{self.provenance.path}: {field}: voxel spacing {raw!r} of run {run_name} is not a number"
-                    ) from None
-                if value not in values:
-                    values.append(value)
+            for source in entity.get("sources") or []:
+                for raw in self._spacing_values(source, run_name=run_name, context=context, field=field):
+                    try:
+                        value = round(float(raw), 3)
+                    except (TypeError, ValueError):
+                        raise PlanError(
+                            f"{self.provenance.path}: {field}: voxel spacing {raw!r} of run {run_name} "
+                            "is not a number"
+                        ) from None
+                    if value not in values:
+                        values.append(value)
         return sorted(values)
+
+    def _spacing_values(self, source: dict[str, Any], *, run_name: str, context: FinderContext, field: str):
+        """Raw voxel spacings of one source: names found by its finder, or MRC header voxel sizes."""
+        if header := source.get("tomogram_header"):
+            # The files to read are found like a source_glob; the spacing comes from each file's header.
+            as_glob = {**source, "source_glob": {k: v for k, v in header.items() if k != "header_key"}}
+            del as_glob["tomogram_header"]
+            found = self._sources([as_glob], context=context)
+            try:
+                return [header_voxel_size(self.deposit, item.path) for item in found if item.path]
+            except (OSError, ValueError) as exc:
+                raise PlanError(f"{self.provenance.path}: {field}.tomogram_header: {exc}") from exc
+        found = self._sources([source], context=context)
+        try:
+            return [expand_metadata(item.name, self.run_data(run_name), field=field) for item in found]
+        except TemplateError as exc:
+            raise PlanError(f"{self.provenance.path}: {exc}") from exc
 
     def _listing(self, path: str | None) -> list[tuple[str, str]]:
         """(key, etag) of the run's source: every object under its folder, or the file itself."""

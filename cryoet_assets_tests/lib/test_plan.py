@@ -280,3 +280,18 @@ def test_unknown_template_variable_names_the_config(local: Deposit) -> None:
     message = str(raised.value)
     assert message.startswith(f"{local.configs.uri('edited.yaml')}: runs[0].sources[0].source_glob.list_glob: ")
     assert "unknown variable 'no_such_variable'" in message
+
+
+def test_voxel_spacing_from_tomogram_headers(local: Deposit) -> None:
+    text = local.configs.read_text(local.demo.config_key)
+    finder = "      - literal:\n          value: ['float {voxel_spacing}']\n"
+    assert finder in text
+    header_finder = "      - tomogram_header:\n          list_glob: runs/{run_name}/*.mrc\n          header_key: voxel_size\n"
+    local.configs.write_bytes(local.demo.config_key, text.replace(finder, header_finder).encode())
+    assert [run.voxel_spacings for run in local.plan().runs] == [[13.48]] * 3
+
+    local.deposit.write_bytes(f"{DEMO_SOURCE_PREFIX}/runs/TS_002/TS_002.mrc", b"not an mrc" * 200)
+    with pytest.raises(PlanError) as raised:
+        local.plan()
+    assert "voxel_spacings[0].sources.tomogram_header" in str(raised.value)
+    assert "TS_002.mrc: not an MRC file" in str(raised.value)
