@@ -70,15 +70,12 @@ def ingestion_plan(
 
 def load_plan(storage: PortalStorage, dataset_id: str) -> DatasetPlan:
     """The last materialized plan of a dataset, read from the staging bucket."""
-    from cryoet_assets.lib.documents import read_json
-    from cryoet_assets.lib.paths import state_path
+    from cryoet_assets.lib.documents import read_manifest
 
-    key = state_path("ingestion_plan", dataset_id)
     try:
-        manifest = read_json(storage.staging(), key)
+        manifest = read_manifest(storage.staging(), ingestion_plan.key.path[-1], dataset_id)
     except FileNotFoundError:
         raise dg.Failure(
-            f"dataset {dataset_id} has no ingestion_plan yet ({storage.staging().uri(key)} is missing); "
-            "materialize ingestion_plan for it first"
+            f"dataset {dataset_id} has no ingestion_plan yet; materialize ingestion_plan for it first"
         ) from None
     return DatasetPlan.model_validate(manifest["value"])

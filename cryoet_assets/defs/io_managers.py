@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import BaseModel
 
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
-from cryoet_assets.lib.documents import PortalDocuments, dumps, read_json, write_document
+from cryoet_assets.lib.documents import PortalDocuments, dumps, read_json, read_manifest, write_document
 from cryoet_assets.lib.paths import state_path
 
 
@@ -43,13 +43,12 @@ class PortalBucketIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         bucket = self.storage.staging()
-        key = state_path(context.asset_key.path[-1], _partition(context))
         try:
-            manifest = read_json(bucket, key)
+            manifest = read_manifest(bucket, context.asset_key.path[-1], _partition(context))
         except FileNotFoundError:
             raise dg.Failure(
                 f"{context.asset_key.to_user_string()} has not been materialized for partition "
-                f"{_partition(context)} ({bucket.uri(key)} is missing)"
+                f"{_partition(context)} (no manifest in {bucket.uri('')})"
             ) from None
         if manifest["kind"] == "documents":
             return PortalDocuments(

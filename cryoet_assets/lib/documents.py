@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cryoet_assets.lib.paths import STATE_PREFIX, state_path
 from cryoet_assets.lib.storage import Bucket
 
 TIMESTAMP_FIELD = "last_updated_at"
@@ -56,3 +57,13 @@ def write_document(
 
 def _without_timestamp(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != TIMESTAMP_FIELD}
+
+
+def read_manifest(bucket: Bucket, asset_name: str, partition_key: str | None) -> dict[str, Any]:
+    """The manifest the bucket IO manager stored for an asset partition; FileNotFoundError if none."""
+    return read_json(bucket, state_path(asset_name, partition_key))
+
+
+def stored_values(bucket: Bucket, asset_name: str) -> list[Any]:
+    """The JSON values stored for every materialized partition of an asset."""
+    return [read_json(bucket, info.key)["value"] for info in bucket.list(f"{STATE_PREFIX}/{asset_name}/")]

@@ -74,12 +74,11 @@ def find_dataset_config(dataset_id: str, *, configs: Bucket, deposit: Bucket, ou
 
 def deposition_plans(staging: Bucket, deposition_id: int) -> list[DatasetPlan]:
     """Materialized plans that name a deposition, its home dataset's plan first."""
-    from cryoet_assets.lib.documents import read_json
-    from cryoet_assets.lib.paths import STATE_PREFIX
+    from cryoet_assets.lib.documents import stored_values
 
     plans = []
-    for info in staging.list(f"{STATE_PREFIX}/ingestion_plan/"):
-        plan = DatasetPlan.model_validate(read_json(staging, info.key)["value"])
+    for value in stored_values(staging, "ingestion_plan"):
+        plan = DatasetPlan.model_validate(value)
         if any(dep.id == deposition_id for dep in plan.depositions):
             plans.append(plan)
     return sorted(plans, key=lambda plan: (plan.deposition_id != deposition_id, plan.dataset_id))
