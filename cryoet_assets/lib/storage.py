@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHUNK_SIZE = 8 * 1024 * 1024
-# Local writes go through a hidden temp file in the target folder; listings never show these.
+UPLOAD_THREADS = 8
+# Local writes go through hidden temp files and work folders beside their target; listings never show these.
 TEMP_PREFIX = ".cryoet-tmp-"
 GLOB_MAGIC = re.compile(r"[*?\[]")
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -196,6 +197,30 @@ class Bucket(ABC):
     @abstractmethod
     def _is_folder(self, key: str) -> bool:
         """True if `key` is a folder (locally a directory, on S3 a prefix with objects under it)."""
+
+    @abstractmethod
+    def work_dir(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A private local folder to build what will be published at `key`; removed on exit.
+
+        Locally it sits beside `key` (same filesystem, so publishing is a rename) and is hidden from
+        listings; for S3 it is a temporary folder on this machine.
+        """
+
+    @abstractmethod
+    def publish_file(self, local: Path, key: str) -> None:
+        """Put the finished local file `local` at `key` in one step (readers see old or new, never part)."""
+
+    @abstractmethod
+    def publish_tree(self, local: Path, prefix: str, *, last: Iterable[str] = ()) -> None:
+        """Replace the folder `prefix` by the finished local folder `local`.
+
+        Files named in `last` (relative paths) are stored after all others, and objects under `prefix`
+        that `local` does not have are deleted at the end.
+        """
+
+    @abstractmethod
+    def download_file(self, key: str, local: Path) -> None:
+        """Copy the object `key` to the local file `local`, streaming."""
 
     def glob(self, pattern: str) -> list[str]:
         """Sorted keys of files and folders matching `pattern`; only `**` matches across '/'."""
@@ -393,7 +418,8 @@ class LocalBucket(Bucket):
         if not folder.is_dir():
             return iter(())
         found: list[ObjectInfo] = []
-        for dirpath, _dirnames, filenames in os.walk(folder):
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [name for name in dirnames if not name.startswith(TEMP_PREFIX)]
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
                 if name.startswith(TEMP_PREFIX):
@@ -443,6 +469,37 @@ class LocalBucket(Bucket):
             except OSError:
                 return
             folder = folder.parent
+
+    @contextlib.contextmanager
+    def work_dir(self, key: str) -> Iterator[Path]:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_work_dirs(target.parent)
+        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def publish_file(self, local: Path, key: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(local, 0o644)
+        os.replace(local, target)
+
+    def publish_tree(self, local: Path, prefix: str, *, last: Iterable[str] = ()) -> None:
+        target = self._path(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-old-"))
+            os.replace(target, old / "tree")
+        os.replace(local, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def download_file(self, key: str, local: Path) -> None:
+        shutil.copyfile(self._path(key), local)
 
     def copy_in(self, src_bucket: Bucket, src_key: str, dst_key: str) -> None:
         dst = self._path(dst_key, field="destination key")
@@ -687,6 +744,42 @@ class S3Bucket(Bucket):
                 )
         return len(keys)
 
+    @contextlib.contextmanager
+    def work_dir(self, key: str) -> Iterator[Path]:
+        self._full(key)
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as work:
+            yield Path(work)
+
+    def publish_file(self, local: Path, key: str) -> None:
+        full = self._full(key)
+        self._retry(
+            lambda: self.client.upload_file(str(local), self.bucket_name, full, ExtraArgs=_content_args(key, None))
+        )
+
+    def publish_tree(self, local: Path, prefix: str, *, last: Iterable[str] = ()) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        prefix = _deletable_prefix(prefix)
+        last = {posixpath.normpath(name) for name in last}
+        names = sorted(path.relative_to(local).as_posix() for path in local.rglob("*") if path.is_file())
+        first = [name for name in names if name not in last]
+        stale = {info.key for info in self.list(prefix)} - {f"{prefix}/{name}" for name in names}
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            for batch in (first, [name for name in names if name in last]):
+                list(pool.map(lambda name: self.publish_file(local / name, f"{prefix}/{name}"), batch))
+        for key in sorted(stale):
+            self.delete(key)
+
+    def download_file(self, key: str, local: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        full = self._full(key)
+        try:
+            self._retry(lambda: self.client.download_file(self.bucket_name, full, str(local)))
+        except ClientError as exc:
+            self._raise_missing(exc, f"s3://{self.bucket_name}/{full}")
+            raise
+
     def copy_in(self, src_bucket: Bucket, src_key: str, dst_key: str) -> None:
         from botocore.exceptions import ClientError
 
@@ -711,6 +804,24 @@ class S3Bucket(Bucket):
                 )
 
         self._retry(upload)
+
+
+def _remove_abandoned_work_dirs(folder: Path) -> None:
+    """Delete work folders left in `folder` by processes that no longer run (e.g. killed mid-write)."""
+    for path in folder.glob(f"{TEMP_PREFIX}*-*"):
+        pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _content_args(key: str, content_type: str | None) -> dict[str, str]:

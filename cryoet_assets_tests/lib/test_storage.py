@@ -481,3 +481,62 @@ def test_s3_upload_retries_throttling(s3_bucket_url: Callable[..., tuple[str, st
         stub.add_response("put_object", {})
         bucket.copy_in(source, "in.mrc", "out.mrc")
         stub.assert_no_pending_responses()
+
+
+def _local_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def test_work_dir_is_private_and_removed(bucket: Bucket) -> None:
+    with bucket.work_dir("out/thing") as work:
+        (work / "partial.bin").write_bytes(b"half")
+        assert work.is_dir()
+        assert list(bucket.list("")) == []
+    assert not work.exists()
+
+
+def test_publish_file_and_tree_replace_what_was_there(bucket: Bucket) -> None:
+    bucket.write_bytes("t/v.zarr/0/0/0/0", b"old chunk")
+    bucket.write_bytes("t/v.zarr/0/1/0/0", b"stale chunk")
+    bucket.write_bytes("t/v.zarr/.zattrs", b"{}")
+    with bucket.work_dir("t") as work:
+        _local_tree(work / "v.zarr", {".zattrs": b'{"new": 1}', ".zgroup": b"{}", "0/0/0/0": b"new chunk"})
+        (work / "v.mrc").write_bytes(b"MRC")
+        bucket.publish_tree(work / "v.zarr", "t/v.zarr", last=[".zattrs", ".zgroup"])
+        bucket.publish_file(work / "v.mrc", "t/v.mrc")
+    assert {info.key: bucket.read_bytes(info.key) for info in bucket.list("t")} == {
+        "t/v.mrc": b"MRC",
+        "t/v.zarr/.zattrs": b'{"new": 1}',
+        "t/v.zarr/.zgroup": b"{}",
+        "t/v.zarr/0/0/0/0": b"new chunk",
+    }
+
+
+def test_download_file_streams_an_object(bucket: Bucket, tmp_path: Path) -> None:
+    bucket.write_bytes("a/b.bin", b"x" * 100_000)
+    bucket.download_file("a/b.bin", tmp_path / "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == b"x" * 100_000
+    with pytest.raises(FileNotFoundError, match="a/missing"):
+        bucket.download_file("a/missing", tmp_path / "c.bin")
+
+
+def test_work_dirs_of_dead_processes_are_cleaned_up(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bucket = open_bucket(str(tmp_path))
+    code = (
+        "import os, sys; from cryoet_assets.lib.storage import open_bucket\n"
+        "with open_bucket(sys.argv[1]).work_dir('x/y') as w:\n"
+        "    (w / 'f').write_bytes(b'1'); print(w, flush=True); os._exit(0)\n"
+    )
+    leftover = Path(subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                                   check=True).stdout.strip())
+    assert leftover.is_dir() and list(bucket.list("")) == []
+    with bucket.work_dir("x/z"):
+        pass
+    assert not leftover.exists()
