@@ -174,3 +174,75 @@ class TomogramVoxelSpacing(Base):
     voxel_spacing: Mapped[float] = mapped_column(Float, nullable=False)
     s3_prefix: Mapped[str] = mapped_column(String, nullable=False)
     https_prefix: Mapped[str] = mapped_column(String, nullable=False)
+
+
+class Tomogram(Base):
+    """A tomogram of a voxel spacing; enum columns of the portal are plain strings here."""
+
+    __tablename__ = "tomogram"
+    # No unique constraint on the natural key (facts §5.1): processing_software and deposition_id may be NULL,
+    # which a plain UNIQUE does not compare; the sync matches the key NULL-safely instead.
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The alignment table does not exist yet; the column is kept so the shape matches the portal's.
+    alignment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    deposition_id: Mapped[int | None] = mapped_column(Integer, _parent("deposition.id"), index=True)
+    run_id: Mapped[int] = mapped_column(Integer, _parent("run.id"), nullable=False, index=True)
+    tomogram_voxel_spacing_id: Mapped[int] = mapped_column(
+        Integer, _parent("tomogram_voxel_spacing.id"), nullable=False, index=True
+    )
+    name: Mapped[str | None] = mapped_column(String)
+    size_x: Mapped[int] = mapped_column(Integer, nullable=False)
+    size_y: Mapped[int] = mapped_column(Integer, nullable=False)
+    size_z: Mapped[int] = mapped_column(Integer, nullable=False)
+    voxel_spacing: Mapped[float] = mapped_column(Float, nullable=False)
+    fiducial_alignment_status: Mapped[str] = mapped_column(String, nullable=False)
+    reconstruction_method: Mapped[str] = mapped_column(String, nullable=False)
+    processing: Mapped[str] = mapped_column(String, nullable=False)
+    tomogram_version: Mapped[float | None] = mapped_column(Float)
+    processing_software: Mapped[str | None] = mapped_column(String)
+    reconstruction_software: Mapped[str] = mapped_column(String, nullable=False)
+    is_portal_standard: Mapped[bool | None] = mapped_column(Boolean)
+    is_author_submitted: Mapped[bool | None] = mapped_column(Boolean)
+    is_visualization_default: Mapped[bool | None] = mapped_column(Boolean)
+    s3_omezarr_dir: Mapped[str | None] = mapped_column(String)
+    https_omezarr_dir: Mapped[str | None] = mapped_column(String)
+    file_size_omezarr: Mapped[float | None] = mapped_column(Float)
+    s3_mrc_file: Mapped[str | None] = mapped_column(String)
+    https_mrc_file: Mapped[str | None] = mapped_column(String)
+    file_size_mrc: Mapped[float | None] = mapped_column(Float)
+    scale0_dimensions: Mapped[str | None] = mapped_column(String)
+    scale1_dimensions: Mapped[str | None] = mapped_column(String)
+    scale2_dimensions: Mapped[str | None] = mapped_column(String)
+    ctf_corrected: Mapped[bool | None] = mapped_column(Boolean)
+    offset_x: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset_y: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset_z: Mapped[int] = mapped_column(Integer, nullable=False)
+    key_photo_url: Mapped[str | None] = mapped_column(String)
+    key_photo_thumbnail_url: Mapped[str | None] = mapped_column(String)
+    neuroglancer_config: Mapped[str | None] = mapped_column(String)
+    publications: Mapped[str | None] = mapped_column(String)
+    related_database_entries: Mapped[str | None] = mapped_column(String)
+    deposition_date: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+    release_date: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+    last_modified_date: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+
+
+class TomogramAuthor(Base):
+    """An author of a tomogram, in `author_list_order`."""
+
+    __tablename__ = "tomogram_author"
+    __table_args__ = (UniqueConstraint("tomogram_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tomogram_id: Mapped[int] = mapped_column(Integer, _parent("tomogram.id"), nullable=False, index=True)
+    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
+    orcid: Mapped[str | None] = mapped_column(String)
+    kaggle_id: Mapped[str | None] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    email: Mapped[str | None] = mapped_column(String)
+    affiliation_name: Mapped[str | None] = mapped_column(String)
+    affiliation_address: Mapped[str | None] = mapped_column(String)
+    affiliation_identifier: Mapped[str | None] = mapped_column(String)
+    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
+    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)

@@ -24,6 +24,15 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "dataset_funding": ("dataset_id", "funding_agency_name", "grant_id"),
     "run": ("dataset_id", "name"),
     "tomogram_voxel_spacing": ("run_id", "voxel_spacing"),
+    "tomogram": (
+        "deposition_id",
+        "processing",
+        "processing_software",
+        "reconstruction_method",
+        "run_id",
+        "tomogram_voxel_spacing_id",
+    ),
+    "tomogram_author": ("tomogram_id", "name"),
 }
 DELETE_BATCH = 500
 

@@ -20,6 +20,8 @@ PORTAL_TABLES = {
     "dataset_funding",
     "run",
     "tomogram_voxel_spacing",
+    "tomogram",
+    "tomogram_author",
 }
 
 
@@ -48,25 +50,31 @@ def test_comparison_sees_a_difference(engine: Engine) -> None:
 def test_foreign_keys_cascade_to_parents(engine: Engine) -> None:
     inspector = sa.inspect(engine)
     expected = {
-        "deposition_author": ("deposition_id", "deposition"),
-        "deposition_type": ("deposition_id", "deposition"),
-        "dataset": ("deposition_id", "deposition"),
-        "dataset_author": ("dataset_id", "dataset"),
-        "dataset_funding": ("dataset_id", "dataset"),
-        "run": ("dataset_id", "dataset"),
-        "tomogram_voxel_spacing": ("run_id", "run"),
+        ("deposition_author", "deposition_id", "deposition"),
+        ("deposition_type", "deposition_id", "deposition"),
+        ("dataset", "deposition_id", "deposition"),
+        ("dataset_author", "dataset_id", "dataset"),
+        ("dataset_funding", "dataset_id", "dataset"),
+        ("run", "dataset_id", "dataset"),
+        ("tomogram_voxel_spacing", "run_id", "run"),
+        ("tomogram", "deposition_id", "deposition"),
+        ("tomogram", "run_id", "run"),
+        ("tomogram", "tomogram_voxel_spacing_id", "tomogram_voxel_spacing"),
+        ("tomogram_author", "tomogram_id", "tomogram"),
     }
-    for table, (column, parent) in expected.items():
-        (fk,) = inspector.get_foreign_keys(table)
-        assert fk["constrained_columns"] == [column]
-        assert fk["referred_table"] == parent
-        assert fk["referred_columns"] == ["id"]
-        assert fk["options"].get("ondelete") == "CASCADE", table
+    found = set()
+    for table in {table for table, _, _ in expected}:
+        for fk in inspector.get_foreign_keys(table):
+            (column,) = fk["constrained_columns"]
+            assert fk["referred_columns"] == ["id"]
+            assert fk["options"].get("ondelete") == "CASCADE", (table, column)
+            found.add((table, column, fk["referred_table"]))
+    assert found == expected
 
 
 def test_upgrade_again_is_a_no_op_at_head(db_url: str) -> None:
     head = migrate.head_revision()
-    assert head == "0001_portal_core"
+    assert head == "0002_tomograms"
     assert migrate.current_revision(db_url) == head
     migrate.upgrade(db_url)
     assert migrate.current_revision(db_url) == head
