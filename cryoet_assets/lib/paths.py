@@ -50,3 +50,22 @@ def state_path(asset_name: str, partition_key: str | None) -> str:
     name = check_name(asset_name, what="asset name")
     leaf = check_name(partition_key, what="partition key") if partition_key else "_unpartitioned"
     return f"{STATE_PREFIX}/{name}/{leaf}.json"
+
+
+def tomogram_dir(dataset_id: object, run_name: object, voxel_spacing: float, tomogram_id: int) -> str:
+    return f"{voxel_spacing_dir(dataset_id, run_name, voxel_spacing)}/Tomograms/{int(tomogram_id)}"
+
+
+def tomogram_metadata_path(dataset_id: object, run_name: object, voxel_spacing: float, tomogram_id: int) -> str:
+    return f"{tomogram_dir(dataset_id, run_name, voxel_spacing, tomogram_id)}/tomogram_metadata.json"
+
+
+def key_image_path(dataset_id: object, run_name: object, voxel_spacing: float, tomogram_id: int, name: str) -> str:
+    """`…/VoxelSpacing{vs}/Images/{tomo_id}/key-photo-{original|thumbnail|snapshot|expanded}.png`."""
+    base = voxel_spacing_dir(dataset_id, run_name, voxel_spacing)
+    return f"{base}/Images/{int(tomogram_id)}/key-photo-{check_name(name, what='key image name')}.png"
+
+
+def neuroglancer_config_path(dataset_id: object, run_name: object, voxel_spacing: float, tomogram_id: int) -> str:
+    base = voxel_spacing_dir(dataset_id, run_name, voxel_spacing)
+    return f"{base}/NeuroglancerPrecompute/{int(tomogram_id)}-neuroglancer_config.json"

@@ -1,0 +1,1 @@
+"""Volume formats and the tomogram converter."""

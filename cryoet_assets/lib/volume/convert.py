@@ -1,0 +1,434 @@
+"""Streaming tomogram standardization: one float32 MRC and a 3-level OME-Zarr pyramid (facts §2.4).
+
+Two passes run side by side over the memory-mapped input. The MRC pass walks the planes in order,
+writing them out while it computes the header statistics and the key-image projection. The pyramid
+pass walks the zarr chunks depth-first through the levels (each level-2 chunk is made of its 8 level-1
+chunks, each of those of its 8 level-0 chunks), so one chunk buffer per level is all it holds, whatever
+the volume size. Chunks are compressed with the array's own codec and stored at the array's own chunk
+keys; zarr itself creates the arrays and is used to read them back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from cryoet_assets.lib.volume.key_images import ProjectionAccumulator
+from cryoet_assets.lib.volume.memory import reuse_freed_memory
+from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource
+
+CHUNK = 256
+LEVELS = 3
+MRC_SLAB_VOXELS = 2 * 1024 * 1024
+STATS_PIECE = 128 * 1024
+LABEL_TEXT = "Validated by cryoET data portal."
+
+
+@dataclass
+class VolumeStats:
+    """Running min, max, mean and rms (standard deviation, as MRC2014 means it) over float32 slabs.
+
+    Slabs are taken in cache-sized pieces; each piece's squares are summed around a shift (the first
+    piece's mean) so float32 dot products stay accurate for data far from zero, and pieces are merged
+    in float64 with Chan's formula.
+    """
+
+    count: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    mean: float = 0.0
+    m2: float = 0.0
+    shift: float | None = None
+    _scratch: np.ndarray | None = field(default=None, repr=False)
+
+    def add(self, slab: np.ndarray, *, where: str) -> None:
+        flat = slab.reshape(-1)
+        for start in range(0, flat.size, STATS_PIECE):
+            self._add_piece(flat[start : start + STATS_PIECE], where=where)
+
+    def _add_piece(self, piece: np.ndarray, *, where: str) -> None:
+        low, high = float(piece.min()), float(piece.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            bad = int(np.count_nonzero(~np.isfinite(piece)))
+            raise VolumeError(f"{where}: {bad} of {piece.size} voxels are NaN or infinite")
+        n = piece.size
+        if self.shift is None:
+            self.shift = float(np.float32(piece.mean(dtype=np.float64)))
+        if self._scratch is None:
+            self._scratch = np.empty(STATS_PIECE, dtype=np.float32)
+        centred = self._scratch[:n]
+        np.subtract(piece, np.float32(self.shift), out=centred)
+        total = float(centred.sum(dtype=np.float64))
+        squares = float(np.dot(centred, centred))
+        mean = total / n
+        m2 = max(squares - total * mean, 0.0)
+        mean += self.shift
+        count = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / count
+        self.m2 += m2 + delta * delta * self.count * n / count
+        self.count = count
+        self.minimum = min(self.minimum, low)
+        self.maximum = max(self.maximum, high)
+
+    @property
+    def rms(self) -> float:
+        return math.sqrt(self.m2 / self.count) if self.count else 0.0
+
+
+@dataclass
+class Conversion:
+    """What one conversion wrote, for the metadata document and the asset's materialization."""
+
+    mrc_path: Path
+    zarr_path: Path
+    shape: tuple[int, int, int]
+    voxel_spacing: float
+    scales: list[dict[str, int]]
+    stats: VolumeStats
+    projection: np.ndarray
+    seconds: float
+
+
+def level_shapes(shape: tuple[int, int, int], levels: int = LEVELS) -> list[tuple[int, int, int]]:
+    """Shapes of the pyramid levels: ceil(n / 2^i) on every axis (facts §2.4)."""
+    return [tuple(-(-n // 2**level) for n in shape) for level in range(levels)]
+
+
+def convert_tomogram(
+    source: VolumeSource,
+    *,
+    voxel_spacing: float,
+    mrc_path: Path,
+    zarr_path: Path,
+    chunk: int = CHUNK,
+    write_queue: int = 1,
+) -> Conversion:
+    """Write `mrc_path` and `zarr_path` from `source` at `voxel_spacing` Å; raises VolumeError on bad data."""
+    started = time.perf_counter()
+    spacing = round(float(voxel_spacing), 3)
+    if not spacing > 0:
+        raise VolumeError(f"{source.path}: voxel spacing {voxel_spacing!r} must be positive")
+    name = getattr(source, "display_name", str(source.path))
+    abort = threading.Event()
+    projection = ProjectionAccumulator(source.shape)
+    stats = VolumeStats()
+    failures: list[BaseException] = []
+
+    def mrc_pass() -> None:
+        try:
+            _write_mrc_data(source, mrc_path, stats=stats, projection=projection, abort=abort, where=name)
+        except BaseException as exc:  # handed to the calling thread
+            failures.append(exc)
+            abort.set()
+
+    # ome-zarr takes most of a second to import; let that happen while the volume is converted.
+    importer = threading.Thread(target=importlib.import_module, args=("ome_zarr.writer",), daemon=True)
+    importer.start()
+    _create_mrc(source, mrc_path, spacing=spacing)
+    worker = threading.Thread(target=mrc_pass, name="mrc-pass", daemon=True)
+    worker.start()
+    try:
+        with reuse_freed_memory():
+            _write_pyramid(source, zarr_path, chunk=chunk, abort=abort, write_queue=write_queue)
+    except _Aborted:
+        pass
+    except BaseException:
+        abort.set()
+        raise
+    finally:
+        worker.join()
+        importer.join()
+    if failures:
+        raise failures[0]
+    _finish_mrc(mrc_path, stats=stats)
+    shapes = level_shapes(source.shape)
+    _write_ngff_metadata(zarr_path, spacing=spacing, levels=len(shapes))
+    return Conversion(
+        mrc_path=mrc_path,
+        zarr_path=zarr_path,
+        shape=source.shape,
+        voxel_spacing=spacing,
+        scales=[{"z": z, "y": y, "x": x} for z, y, x in shapes],
+        stats=stats,
+        projection=projection.projection(),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _create_mrc(source: VolumeSource, path: Path, *, spacing: float) -> None:
+    """The output MRC's header (portal rules) over a not-yet-written data block of the right size."""
+    import mrcfile
+
+    carried = source.carried
+    extended = np.frombuffer(carried.extended_header, dtype="V1") if carried.extended_header else None
+    with mrcfile.new_mmap(
+        str(path),
+        shape=source.shape,
+        mrc_mode=2,
+        overwrite=True,
+        extended_header=extended,
+        exttyp=carried.exttyp if extended is not None else None,
+    ) as mrc:
+        header = mrc.header
+        mrc.voxel_size = spacing
+        header.cella = tuple(spacing * n for n in (source.shape[2], source.shape[1], source.shape[0]))
+        if extended is None:
+            header.exttyp = b"MRCO"
+        if carried.extra1:
+            header.extra1 = np.frombuffer(carried.extra1, dtype=header.extra1.dtype)[0]
+        if carried.extra2:
+            header.extra2 = np.frombuffer(carried.extra2, dtype=header.extra2.dtype)[0]
+
+
+def _write_mrc_data(
+    source: VolumeSource,
+    path: Path,
+    *,
+    stats: VolumeStats,
+    projection: ProjectionAccumulator,
+    abort: threading.Event,
+    where: str,
+) -> None:
+    nz, ny, nx = source.shape
+    plane_bytes = ny * nx * 4
+    step = max(1, MRC_SLAB_VOXELS // (ny * nx))
+    offset = 1024 + len(source.carried.extended_header)
+    buffer: np.ndarray | None = None
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for z0 in range(0, nz, step):
+            if abort.is_set():
+                return
+            z1 = min(nz, z0 + step)
+            slab = source.plane_view(z0, z1)
+            if slab is None:
+                if buffer is None:
+                    buffer = np.empty((step, ny, nx), dtype=np.float32)
+                slab = buffer[: z1 - z0]
+                source.read_block(slab, slice(z0, z1), slice(None), slice(None))
+            stats.add(slab, where=f"{where} planes {z0}-{z1 - 1}")
+            projection.add(z0, slab)
+            _pwrite_all(fd, memoryview(slab).cast("B"), offset + z0 * plane_bytes)
+            source.release(z0, z1)
+    finally:
+        os.close(fd)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
+        offset += written
+
+
+def _finish_mrc(path: Path, *, stats: VolumeStats) -> None:
+    """Statistics and the portal's label into the header, rewriting only its 1024 bytes.
+
+    (Opening the file with mrcfile again would map the data and flush it to disk on close.)
+    """
+    import mrcfile.dtypes
+
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y")
+    with open(path, "r+b") as handle:
+        header = np.frombuffer(handle.read(1024), dtype=mrcfile.dtypes.HEADER_DTYPE).copy()[0]
+        header["dmin"] = stats.minimum
+        header["dmax"] = stats.maximum
+        header["dmean"] = stats.mean
+        header["rms"] = stats.rms
+        header["label"][0] = f"{LABEL_TEXT:<40}{stamp:>39}".encode("ascii")
+        header["nlabl"] = 1
+        handle.seek(0)
+        handle.write(header.tobytes())
+
+
+def _write_pyramid(
+    source: VolumeSource, zarr_path: Path, *, chunk: int, abort: threading.Event, write_queue: int
+) -> None:
+    import numcodecs
+    import zarr
+
+    shapes = level_shapes(source.shape)
+    codec = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+    group = zarr.open_group(str(zarr_path), mode="w", zarr_format=2)
+    for level, shape in enumerate(shapes):
+        group.create_array(
+            str(level),
+            shape=shape,
+            chunks=(chunk,) * 3,
+            dtype="<f4",
+            compressors=codec,
+            fill_value=0,
+            order="C",
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+        # zarr-python 3 writes an empty `.zattrs` beside every v2 array; the portal's arrays have none.
+        attributes = zarr_path / str(level) / ".zattrs"
+        if attributes.is_file() and json.loads(attributes.read_text()) == {}:
+            attributes.unlink()
+    writer = _ChunkWriter(zarr_path, depth=write_queue)
+    pyramid = _Pyramid(source, shapes, chunk=chunk, codec=codec, writer=writer, abort=abort)
+    previous = (numcodecs.blosc.use_threads, numcodecs.blosc.get_nthreads())
+    # Blosc's own threads compress each chunk on both cores; the MRC pass and the file writes
+    # release the GIL and overlap with it.
+    numcodecs.blosc.use_threads = True
+    numcodecs.blosc.set_nthreads(2)
+    try:
+        top = len(shapes) - 1
+        for index in product(*(range(-(-n // chunk)) for n in shapes[top])):
+            pyramid.chunk(top, index)
+    finally:
+        numcodecs.blosc.use_threads = previous[0]
+        numcodecs.blosc.set_nthreads(previous[1])
+        writer.close()
+
+
+class _ChunkWriter:
+    """Stores encoded chunks from a thread of its own; at most `depth` encoded chunks exist at once.
+
+    `reserve()` is called before encoding a chunk and blocks while `depth` chunks are still waiting
+    to be written, so encoding the next chunk overlaps with writing the previous one and memory stays
+    bounded.
+    """
+
+    def __init__(self, root: Path, *, depth: int) -> None:
+        self.root = root
+        self._slots = threading.Semaphore(max(1, depth))
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="zarr-writer", daemon=True)
+        self._thread.start()
+
+    def reserve(self) -> None:
+        self._slots.acquire()
+        if self._error is not None:
+            self._slots.release()
+            raise self._error
+
+    def put(self, key: str, data: bytes) -> None:
+        self._queue.put((key, data))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            key, data = item
+            del item
+            try:
+                if self._error is None:
+                    path = self.root / key
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(path, "wb") as handle:
+                        handle.write(data)
+            except BaseException as exc:  # surfaced by reserve() or close()
+                self._error = exc
+            finally:
+                del data
+                self._slots.release()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class _Pyramid:
+    """Depth-first chunk walk: a chunk of level L is the 2×2×2 mean of its 8 children of level L-1."""
+
+    def __init__(
+        self,
+        source: VolumeSource,
+        shapes: list[tuple[int, int, int]],
+        *,
+        chunk: int,
+        codec,
+        writer: _ChunkWriter,
+        abort: threading.Event,
+    ) -> None:
+        self.source = source
+        self.shapes = shapes
+        self.size = chunk
+        self.codec = codec
+        self.writer = writer
+        self.abort = abort
+        self.buffers = [np.empty((chunk,) * 3, dtype=np.float32) for _ in shapes]
+
+    def chunk(self, level: int, index: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
+        """Fill, store and return the buffer of chunk `index` of `level` and its extent inside the array."""
+        if self.abort.is_set():
+            raise _Aborted()
+        size = self.size
+        start = tuple(i * size for i in index)
+        extent = tuple(min(size, n - s) for n, s in zip(self.shapes[level], start))
+        buffer = self.buffers[level]
+        _zero_outside(buffer, extent)
+        if level == 0:
+            z, y, x = (slice(s, s + e) for s, e in zip(start, extent))
+            self.source.read_block(buffer[: extent[0], : extent[1], : extent[2]], z, y, x)
+        else:
+            half = size // 2
+            below = self.shapes[level - 1]
+            for offset in product((0, 1), repeat=3):
+                child = tuple(2 * i + o for i, o in zip(index, offset))
+                if any(c * size >= n for c, n in zip(child, below)):
+                    continue
+                child_buffer, child_extent = self.chunk(level - 1, child)
+                out = tuple(slice(o * half, o * half + -(-e // 2)) for o, e in zip(offset, child_extent))
+                self._mean2(child_buffer[: child_extent[0], : child_extent[1], : child_extent[2]], buffer[out])
+        key = f"{level}/{index[0]}/{index[1]}/{index[2]}"
+        self.writer.reserve()
+        self.writer.put(key, self.codec.encode(buffer))
+        return buffer, extent
+
+    @staticmethod
+    def _mean2(block: np.ndarray, out: np.ndarray) -> None:
+        """2×2×2 block mean of `block` into `out`, summing pairs in place inside `block` (which it spoils).
+
+        A block cut by the array edge counts the missing voxels as 0, as the portal's
+        `block_reduce(..., np.mean)` does (it pads with zeros), so odd-sized levels match it.
+        """
+        nz, ny, nx = block.shape
+        hz, hy, hx = nz // 2, ny // 2, nx // 2
+        # Pair sums land on the even index of each pair; an unpaired last plane/row is its own sum.
+        np.add(block[0 : 2 * hz : 2], block[1 : 2 * hz : 2], out=block[0 : 2 * hz : 2])
+        planes = block[0::2]
+        np.add(planes[:, 0 : 2 * hy : 2], planes[:, 1 : 2 * hy : 2], out=planes[:, 0 : 2 * hy : 2])
+        rows = planes[:, 0::2]
+        np.add(rows[:, :, 0 : 2 * hx : 2], rows[:, :, 1 : 2 * hx : 2], out=out[:, :, :hx])
+        if nx % 2:
+            out[:, :, hx] = rows[:, :, nx - 1]
+        out *= 0.125
+
+
+class _Aborted(Exception):
+    """The MRC pass failed; the pyramid pass stops and the MRC pass's error is raised instead."""
+
+
+def _zero_outside(buffer: np.ndarray, extent: tuple[int, int, int]) -> None:
+    ez, ey, ex = extent
+    buffer[ez:] = 0
+    buffer[:ez, ey:] = 0
+    buffer[:ez, :ey, ex:] = 0
+
+
+def _write_ngff_metadata(zarr_path: Path, *, spacing: float, levels: int) -> None:
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_multiscales_metadata
+
+    group = zarr.open_group(str(zarr_path), mode="r+", zarr_format=2)
+    datasets = [
+        {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [spacing * 2**level] * 3}]}
+        for level in range(levels)
+    ]
+    axes = [{"name": axis, "type": "space", "unit": "angstrom"} for axis in ("z", "y", "x")]
+    write_multiscales_metadata(group, datasets=datasets, fmt=FormatV04(), axes=axes, name="/")

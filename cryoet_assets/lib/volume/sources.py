@@ -1,0 +1,241 @@
+"""Tomogram inputs (an MRC/REC file or an OME-Zarr group) read in blocks, never whole.
+
+Both kinds give the same view: shape (z, y, x), the voxel size the file declares, and `read_block`,
+which copies a block into a float32 buffer the caller owns. MRC data is read through a read-only memory
+map of the file; `release` drops the mapped pages from this process again (they stay in the page
+cache), so resident memory stays at the size of the blocks in hand whatever the volume size.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEADER_BYTES = 1024
+# Modes a tomogram may come in (MRC2014): int8, int16, float32, uint16, float16. Complex modes 3/4 and
+# packed 4-bit (101) are not volumes the portal standardizes.
+SUPPORTED_MODES = {0: "i1", 1: "i2", 2: "f4", 6: "u2", 12: "f2"}
+PAGE = mmap.PAGESIZE
+RELEASE_PLANES = 8
+
+
+class VolumeError(ValueError):
+    """An input volume that cannot be standardized; the message names the file."""
+
+
+@dataclass
+class MrcHeaderFacts:
+    """What the standardized MRC carries over from an MRC source (facts §2.4)."""
+
+    extended_header: bytes = b""
+    exttyp: bytes = b""
+    extra1: bytes = b""
+    extra2: bytes = b""
+    dmax: float = 0.0
+
+
+@dataclass
+class VolumeSource:
+    """Common surface of the two input kinds."""
+
+    path: Path
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    voxel_size: float
+    carried: MrcHeaderFacts = field(default_factory=MrcHeaderFacts)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def read_block(self, out: np.ndarray, z: slice, y: slice, x: slice) -> None:
+        raise NotImplementedError
+
+    def plane_view(self, z0: int, z1: int) -> np.ndarray | None:
+        """Planes z0:z1 as a zero-copy native float32 view, or None when a conversion is needed."""
+        return None
+
+    def release(self, z0: int, z1: int, y0: int = 0, y1: int | None = None) -> None:
+        """Hint that rows y0:y1 of planes z0:z1 are no longer needed."""
+
+    def close(self) -> None:
+        pass
+
+
+class MrcSource(VolumeSource):
+    """An MRC/REC file on local disk, checked against its header before any data is read."""
+
+    def __init__(self, path: Path, *, display_name: str | None = None) -> None:
+        import mrcfile.dtypes
+        import mrcfile.utils
+
+        name = display_name or str(path)
+        size = path.stat().st_size
+        if size < HEADER_BYTES:
+            raise VolumeError(f"{name}: {size} bytes is too short for an MRC file (the header alone is 1024)")
+        with open(path, "rb") as handle:
+            raw = handle.read(HEADER_BYTES)
+        header = np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE, count=1)[0]
+        if header["map"] != b"MAP ":
+            raise VolumeError(f"{name}: not an MRC file (bytes 208-211 are {bytes(header['map'])!r}, not 'MAP ')")
+        try:
+            byte_order = mrcfile.utils.byte_order_from_machine_stamp(header["machst"])
+        except ValueError:
+            byte_order = "<"
+        header = np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE.newbyteorder(byte_order), count=1)[0]
+        mode = int(header["mode"])
+        if mode not in SUPPORTED_MODES:
+            raise VolumeError(
+                f"{name}: MRC mode {mode} is not supported for tomograms "
+                f"(supported: {', '.join(str(m) for m in SUPPORTED_MODES)})"
+            )
+        nx, ny, nz = (int(header[k]) for k in ("nx", "ny", "nz"))
+        if min(nx, ny, nz) <= 0:
+            raise VolumeError(f"{name}: header dimensions nx={nx} ny={ny} nz={nz} must all be positive")
+        nsymbt = int(header["nsymbt"])
+        if nsymbt < 0:
+            raise VolumeError(f"{name}: header nsymbt={nsymbt} (extended header size) is negative")
+        dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(byte_order)
+        offset = HEADER_BYTES + nsymbt
+        expected = offset + nx * ny * nz * dtype.itemsize
+        if size < expected:
+            raise VolumeError(
+                f"{name}: truncated: the header (nx={nx} ny={ny} nz={nz}, mode {mode}, {nsymbt}-byte extended "
+                f"header) needs {expected} bytes but the file has {size}"
+            )
+        if size > expected:
+            raise VolumeError(
+                f"{name}: header dimensions do not match the file size: nx={nx} ny={ny} nz={nz}, mode {mode} "
+                f"and a {nsymbt}-byte extended header make {expected} bytes but the file has {size}"
+            )
+        my, cell_y = int(header["my"]), float(header["cella"]["y"])
+        voxel = cell_y / my if my > 0 and np.isfinite(cell_y) else 0.0
+        with open(path, "rb") as handle:
+            handle.seek(HEADER_BYTES)
+            extended = handle.read(nsymbt)
+        super().__init__(
+            path=path,
+            shape=(nz, ny, nx),
+            dtype=dtype,
+            voxel_size=voxel,
+            carried=MrcHeaderFacts(
+                extended_header=extended,
+                exttyp=bytes(header["exttyp"]),
+                extra1=bytes(header["extra1"]),
+                extra2=bytes(header["extra2"]),
+                dmax=float(header["dmax"]),
+            ),
+        )
+        self.display_name = name
+        self._offset = offset
+        self._file = open(path, "rb")
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._data = np.frombuffer(self._map, dtype=dtype, count=nx * ny * nz, offset=offset).reshape(nz, ny, nx)
+        # Legacy uint8 data written as int8 (facts §2.4): dmax above int8's range betrays it.
+        self._legacy_int8 = mode == 0 and self.carried.dmax > 127
+
+    def read_block(self, out: np.ndarray, z: slice, y: slice, x: slice) -> None:
+        # A few planes at a time, unmapping each group once copied: a block's rows are scattered over
+        # the file, and the kernel maps whole neighbourhoods of pages around every fault.
+        for start in range(z.start, z.stop, RELEASE_PLANES):
+            stop = min(z.stop, start + RELEASE_PLANES)
+            target = out[start - z.start : stop - z.start]
+            block = self._data[start:stop, y, x]
+            if self._legacy_int8:
+                np.copyto(target, block.view(np.uint8), casting="unsafe")
+                target -= 128
+            else:
+                np.copyto(target, block, casting="unsafe")
+            self.release(start, stop)
+
+    def plane_view(self, z0: int, z1: int) -> np.ndarray | None:
+        if self.dtype != np.dtype("=f4") or self._legacy_int8:
+            return None
+        return self._data[z0:z1]
+
+    def release(self, z0: int, z1: int, y0: int = 0, y1: int | None = None) -> None:
+        _, ny, nx = self.shape
+        row = nx * self.dtype.itemsize
+        plane = ny * row
+        y1 = ny if y1 is None else y1
+        # Whole planes are one contiguous range; a band of rows is one range per plane.
+        ranges = [(z0 * plane, z1 * plane)] if (y0, y1) == (0, ny) else [
+            (z * plane + y0 * row, z * plane + y1 * row) for z in range(z0, z1)
+        ]
+        for begin, end in ranges:
+            start = self._offset + begin
+            start -= start % PAGE
+            self._map.madvise(mmap.MADV_DONTNEED, start, min(self._offset + end, len(self._map)) - start)
+
+    def close(self) -> None:
+        self._data = None  # type: ignore[assignment]
+        try:
+            self._map.close()
+        except BufferError:
+            pass  # a caller still holds a view; the map closes when that view goes away
+        self._file.close()
+
+
+class ZarrSource(VolumeSource):
+    """Level 0 of a local OME-Zarr group (NGFF 0.4 multiscales), read chunk-aligned through zarr."""
+
+    def __init__(self, path: Path, *, display_name: str | None = None) -> None:
+        import zarr
+
+        name = display_name or str(path)
+        attrs = _zarr_attributes(path, name=name)
+        multiscales = attrs.get("multiscales")
+        if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
+            raise VolumeError(f"{name}: not an OME-Zarr image: no 'multiscales' metadata in its attributes")
+        datasets = multiscales[0].get("datasets") or []
+        try:
+            level0 = datasets[0]["path"]
+            scale = next(t["scale"] for t in datasets[0]["coordinateTransformations"] if t.get("type") == "scale")
+            voxel = float(scale[1])
+        except (KeyError, IndexError, TypeError, ValueError, StopIteration):
+            raise VolumeError(
+                f"{name}: multiscales[0].datasets[0] needs a 'path' and a scale transform with 3 values"
+            ) from None
+        try:
+            array = zarr.open_array(store=str(path), path=str(level0), mode="r")
+        except Exception as exc:  # zarr raises several kinds for a missing or broken array
+            raise VolumeError(f"{name}: cannot open level {level0!r}: {exc}") from exc
+        if array.ndim != 3:
+            raise VolumeError(f"{name}: level {level0!r} has {array.ndim} dimensions; a tomogram needs 3 (z, y, x)")
+        if array.dtype.kind not in "iuf":
+            raise VolumeError(f"{name}: level {level0!r} has dtype {array.dtype}; a tomogram needs real numbers")
+        super().__init__(path=path, shape=tuple(int(n) for n in array.shape), dtype=array.dtype, voxel_size=voxel)
+        self.display_name = name
+        self._array = array
+
+    def read_block(self, out: np.ndarray, z: slice, y: slice, x: slice) -> None:
+        np.copyto(out, self._array[z, y, x], casting="unsafe")
+
+
+def _zarr_attributes(path: Path, *, name: str) -> dict[str, Any]:
+    for candidate in (".zattrs", "zarr.json"):
+        file = path / candidate
+        if file.is_file():
+            try:
+                document = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise VolumeError(f"{name}: {candidate} is not readable JSON: {exc}") from exc
+            if candidate == "zarr.json":
+                document = document.get("attributes", {}).get("ome", document.get("attributes", {}))
+            return document if isinstance(document, dict) else {}
+    raise VolumeError(f"{name}: not a zarr group (no .zattrs or zarr.json)")
+
+
+def open_volume(path: Path, *, display_name: str | None = None) -> VolumeSource:
+    """Open a local MRC/REC file or OME-Zarr folder as a tomogram source."""
+    name = display_name or str(path)
+    if path.is_dir():
+        return ZarrSource(path, display_name=name)
+    if not path.is_file():
+        raise VolumeError(f"{name}: no such file")
+    return MrcSource(path, display_name=name)
