@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from cryoet_assets.defs import datasets, depositions, ingestion, runs
+from cryoet_assets.defs import datasets, depositions, ingestion, runs, tomograms
 from cryoet_assets.defs.io_managers import PortalBucketIOManager, PortalDatabaseIOManager
 from cryoet_assets.defs.jobs import acquisition_run_job, dataset_job, dataset_plan_job, deposition_job
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
-from cryoet_assets.defs.sensors import deposit_sensor, plan_sensor
+from cryoet_assets.defs.sensors import dataset_rollup_sensor, deposit_sensor, plan_sensor
 
 storage = PortalStorage(
     configs_url=dg.EnvVar("CRYOET_CONFIGS_URL"),
@@ -22,10 +22,10 @@ database = PortalDatabase(
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, depositions, datasets, runs]),
-    asset_checks=dg.load_asset_checks_from_modules([depositions, datasets, runs]),
+    assets=dg.load_assets_from_modules([ingestion, depositions, datasets, runs, tomograms]),
+    asset_checks=dg.load_asset_checks_from_modules([depositions, datasets, runs, tomograms]),
     jobs=[dataset_plan_job, deposition_job, dataset_job, acquisition_run_job],
-    sensors=[deposit_sensor, plan_sensor],
+    sensors=[deposit_sensor, plan_sensor, dataset_rollup_sensor],
     resources={
         "storage": storage,
         "database": database,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import dagster as dg
@@ -56,12 +57,24 @@ class Settings:
         os.environ.update(self.environment())
 
 
+class CheckOutcome(NamedTuple):
+    name: str
+    passed: bool
+    text: str
+    severity: str = "ERROR"
+
+    @property
+    def warned(self) -> bool:
+        """Failed at WARN: visible, not blocking."""
+        return not self.passed and self.severity == "WARN"
+
+
 @dataclass
 class RunOutcome:
     job_name: str
     partition_key: str
     success: bool
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
 
 
@@ -73,20 +86,28 @@ class IngestionReport:
     def success(self) -> bool:
         return all(run.success for run in self.runs)
 
-    def checks(self) -> list[tuple[str, str, bool, str]]:
-        return [(run.partition_key, name, passed, text) for run in self.runs for name, passed, text in run.checks]
+    def checks(self) -> list[tuple[str, CheckOutcome]]:
+        """(partition key, check outcome) of every check evaluated, in run order."""
+        return [(run.partition_key, check) for run in self.runs for check in run.checks]
 
 
 def ingest(instance: dg.DagsterInstance, *, log: Callable[[str], None] = print) -> IngestionReport:
     """Tick the deposit sensor, run the plans, tick the plan sensor, run what it asks for, in dependency order."""
     from cryoet_assets.definitions import defs
-    from cryoet_assets.defs.sensors import DATASET_TAG, DEPOSITION_TAG, deposit_sensor, plan_sensor
+    from cryoet_assets.defs.sensors import (
+        DATASET_TAG,
+        DEPOSITION_TAG,
+        dataset_rollup_sensor,
+        deposit_sensor,
+        plan_sensor,
+    )
 
     storage = defs.resources["storage"]
     report = IngestionReport()
     failed: set[tuple[str, str]] = set()
     parent_tags = {"deposition_job": DEPOSITION_TAG, "dataset_job": DATASET_TAG}
-    for sensor, default_job in ((deposit_sensor, "dataset_plan_job"), (plan_sensor, None)):
+    sensors = ((deposit_sensor, "dataset_plan_job"), (plan_sensor, None), (dataset_rollup_sensor, "dataset_job"))
+    for sensor, default_job in sensors:
         context = dg.build_sensor_context(instance=instance, resources={"storage": storage})
         result = sensor(context)
         if sensor is deposit_sensor:
@@ -127,7 +148,8 @@ def execute(instance: dg.DagsterInstance, *, job_name: str, partition_key: str, 
         raise_on_error=False,
     )
     checks = [
-        (evaluation.check_name, evaluation.passed, evaluation.description or "")
+        CheckOutcome(evaluation.check_name, evaluation.passed, evaluation.description or "",
+                     evaluation.severity.value if evaluation.severity else "ERROR")
         for evaluation in result.get_asset_check_evaluations()
     ]
     error = ""
@@ -152,8 +174,11 @@ def _refused_configs(cursor: str | None) -> list[RunOutcome]:
 
 def _describe(outcome: RunOutcome) -> str:
     state = "ok" if outcome.success else "FAILED"
-    passed = sum(1 for _, ok, _ in outcome.checks if ok)
+    passed = sum(1 for check in outcome.checks if check.passed)
+    warned = sum(1 for check in outcome.checks if check.warned)
     line = f"  {outcome.job_name:<20} {outcome.partition_key:<20} {state:<6} checks {passed}/{len(outcome.checks)} passed"
+    if warned:
+        line += f", {warned} warned"
     if outcome.error:
         line += "\n    " + outcome.error.replace("\n", "\n    ")
     return line

@@ -21,10 +21,12 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
         print(f"  {name:<17} {len(keys):>3}  {', '.join(keys)}")
 
     checks = report.checks()
-    failed = [item for item in checks if not item[2]]
-    print(f"\nChecks: {len(checks) - len(failed)} passed, {len(failed)} failed")
-    for partition, name, _, text in failed:
-        print(f"  FAILED {name} [{partition}]: {text}")
+    warned = [(partition, check) for partition, check in checks if check.warned]
+    failed = [(partition, check) for partition, check in checks if not check.passed and not check.warned]
+    print(f"\nChecks: {len(checks) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed")
+    for label, items in (("WARNING", warned), ("FAILED", failed)):
+        for partition, check in items:
+            print(f"  {label} {check.name} [{partition}]: {check.text}")
     broken = [run for run in report.runs if not run.success]
     for run in broken:
         print(f"  run failed: {run.job_name} [{run.partition_key}]: {run.error.splitlines()[0] if run.error else ''}")
@@ -40,6 +42,13 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
 
     staging = open_bucket(settings.staging_url, endpoint_url=settings.s3_endpoint_url or None)
     print(f"\nOutputs in {staging.uri('')}:")
+    zarrs: set[str] = set()
     for info in staging.list(""):
-        if not info.key.startswith(f"{STATE_PREFIX}/"):
+        if info.key.startswith(f"{STATE_PREFIX}/"):
+            continue
+        folder, dot_zarr, _ = info.key.partition(".zarr/")
+        if not dot_zarr:
             print(f"  {info.key}  ({info.size} B)")
+        elif folder not in zarrs:
+            zarrs.add(folder)
+            print(f"  {folder}.zarr/  (OME-Zarr: levels 0, 1, 2)")

@@ -26,6 +26,8 @@ def test_assets_are_grouped_by_entity_family_and_partitioned():
         "run_metadata": "acquisition_runs",
         "voxel_spacings": "acquisition_runs",
         "run_db_rows": "acquisition_runs",
+        "tomograms": "tomograms",
+        "tomogram_db_rows": "tomograms",
     }
     partitions = {
         key.to_user_string(): graph.get(key).partitions_def.name for key in graph.get_all_asset_keys()
@@ -41,6 +43,7 @@ def test_every_metadata_asset_has_a_blocking_partitioned_check():
         "dataset_metadata": "dataset_metadata_valid",
         "run_metadata": "run_metadata_valid",
         "voxel_spacings": "voxel_spacings_valid",
+        "tomograms": "tomograms_valid",
     }
     for key in graph.asset_check_keys:
         node = graph.get_check_spec(key) if hasattr(graph, "get_check_spec") else None
@@ -59,13 +62,17 @@ def test_lineage_runs_from_config_to_database_rows():
     assert upstream("run_db_rows") == {"run_metadata", "voxel_spacings", "dataset_db_rows"}
     assert upstream("dataset_db_rows") == {"ingestion_plan", "dataset_metadata", "deposition_db_rows"}
     assert upstream("deposition_metadata") == {"ingestion_plan", "deposition_key_photos"}
+    assert upstream("tomograms") == {"ingestion_plan"}
+    assert upstream("tomogram_db_rows") == {"tomograms", "run_db_rows"}
 
 
 def test_jobs_and_sensors_are_defined():
     assert {job.name for job in defs.jobs} == {
         "dataset_plan_job", "deposition_job", "dataset_job", "acquisition_run_job"
     }
-    assert {sensor.name for sensor in defs.sensors} == {"deposit_sensor", "plan_sensor"}
+    assert {sensor.name for sensor in defs.sensors} == {"deposit_sensor", "plan_sensor", "dataset_rollup_sensor"}
+    selection = defs.resolve_job_def("acquisition_run_job").asset_layer.executable_asset_keys
+    assert {key.to_user_string() for key in selection} >= {"run_metadata", "tomograms", "tomogram_db_rows"}
 
 
 def test_dagster_cli_validates_the_workspace():

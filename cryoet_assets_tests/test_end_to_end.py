@@ -56,8 +56,11 @@ def test_deposit_to_database_on_real_services(deployment, instance):
     assert [(run.job_name, run.success) for run in report.runs] == [
         ("dataset_plan_job", True), ("deposition_job", True), ("dataset_job", True),
         *[("acquisition_run_job", True)] * 3,
+        ("dataset_job", True),  # the roll-up once every run has its tomograms
     ]
-    assert len(report.checks()) == 8 and all(passed for _, _, passed, _ in report.checks())
+    checks = [check for _, check in report.checks()]
+    assert len(checks) == 12 and all(check.passed or check.warned for check in checks)
+    assert [check.name for check in checks if check.warned] == ["voxel_spacings_valid"] * 3  # 10.000 Å
     assert instance.get_dynamic_partitions("acquisition_runs") == [f"20999__{run}" for run in DEMO_RUNS]
     assert instance.get_dynamic_partitions("depositions") == ["10999"]
 
@@ -79,7 +82,28 @@ def test_deposit_to_database_on_real_services(deployment, instance):
         (run, f"{deployment.staging_url}/20999/{run}/", f"https://files.example.org/staging/20999/{run}/")
         for run in DEMO_RUNS
     ]
-    assert rows(deployment, "select voxel_spacing from tomogram_voxel_spacing") == [(13.48,)] * 3
+    assert rows(deployment, "select voxel_spacing from tomogram_voxel_spacing order by id") == [
+        (10.0,), (20.0,), (10.0,), (10.0,)
+    ]
+
+    # Tomograms: standardized on S3 and loaded with the portal's computed columns.
+    tomograms = rows(deployment, """
+        select r.name, t.voxel_spacing, t.size_x, t.size_y, t.size_z, t.scale2_dimensions, t.s3_mrc_file,
+               t.https_omezarr_dir, t.file_size_mrc, t.is_author_submitted, t.key_photo_url
+        from tomogram t join run r on r.id = t.run_id order by r.name, t.voxel_spacing""")
+    vs10 = "Reconstructions/VoxelSpacing10.000/Tomograms/100"
+    assert [row[:6] for row in tomograms] == [
+        ("TS_001", 10.0, 128, 96, 40, "32,24,10"), ("TS_001", 20.0, 64, 48, 20, "16,12,5"),
+        ("TS_002", 10.0, 128, 96, 40, "32,24,10"), ("TS_003", 10.0, 128, 96, 40, "32,24,10"),
+    ]
+    assert tomograms[2][6] == f"{deployment.staging_url}/20999/TS_002/{vs10}/TS_002.mrc"
+    assert tomograms[2][7] == f"https://files.example.org/staging/20999/TS_002/{vs10}/TS_002.zarr"
+    assert tomograms[2][8] == staging.size(f"20999/TS_002/{vs10}/TS_002.mrc") == 1024 + 40 * 96 * 128 * 4
+    assert all(row[9] for row in tomograms)
+    assert tomograms[0][10].endswith("20999/TS_001/Reconstructions/VoxelSpacing10.000/Images/100/key-photo-snapshot.png")
+    assert rows(deployment, "select count(*) from tomogram_author") == [(8,)]
+    zattrs = json.loads(staging.read_bytes(f"20999/TS_002/{vs10}/TS_002.zarr/.zattrs"))
+    assert zattrs["multiscales"][0]["datasets"][2]["coordinateTransformations"][0]["scale"] == [40.0] * 3
     assert rows(deployment, "select count(*) from dataset_author") == [(2,)]
     assert rows(deployment, "select title from dataset where id = 20999") == [("Synthetic demo dataset",)]
 
@@ -89,10 +113,11 @@ def test_deposit_to_database_on_real_services(deployment, instance):
     ).records
     assert sorted(record.partition_key for record in materialized) == [f"20999__{r}" for r in DEMO_RUNS]
 
-    # Re-materializing everything changes no id, no row and no document. (dataset.file_size sums what the
-    # dataset prefix holds when the dataset partition loads, before its runs publish, so it is compared apart.)
+    # Re-materializing everything changes no id, no row, no document and no volume. (dataset.file_size sums
+    # what the dataset prefix holds when the roll-up loads the dataset again, so it is compared apart.)
     tables = ("deposition", "run", "tomogram_voxel_spacing", "dataset_author", "deposition_author",
-              "dataset_funding", "deposition_type")
+              "dataset_funding", "deposition_type", "tomogram", "tomogram_author")
+    volumes = {info.key: info.etag for info in staging.list("20999/") if "/Tomograms/" in info.key}
     before = {table: rows(deployment, f"select * from {table} order by id") for table in tables}
     dataset_columns = "id, deposition_id, title, description, organism_name, s3_prefix, https_prefix"
     before["dataset"] = rows(deployment, f"select {dataset_columns} from dataset")
@@ -104,6 +129,7 @@ def test_deposit_to_database_on_real_services(deployment, instance):
     published = sum(info.size for info in staging.list("20999/"))
     assert rows(deployment, "select file_size from dataset") == [(published,)]
     assert staging.read_bytes("20999/dataset_metadata.json") == dataset_bytes
+    assert {info.key: info.etag for info in staging.list("20999/") if "/Tomograms/" in info.key} == volumes
 
     # A curator edits the config and a run disappears from the deposit: updated in place, the run is pruned.
     configs = bucket(deployment, "configs")
@@ -114,4 +140,5 @@ def test_deposit_to_database_on_real_services(deployment, instance):
     assert rows(deployment, "select id, title from dataset") == [(20999, "Demo dataset, revised")]
     kept = rows(deployment, "select id, name, s3_prefix, https_prefix from run order by name")
     assert kept == runs[:2]
-    assert rows(deployment, "select count(*) from tomogram_voxel_spacing") == [(2,)]
+    assert rows(deployment, "select count(*) from tomogram_voxel_spacing") == [(3,)]
+    assert rows(deployment, "select count(*) from tomogram") == [(3,)]

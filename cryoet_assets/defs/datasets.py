@@ -17,12 +17,19 @@ GROUP = "datasets"
 
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"png"})
 def dataset_key_photos(storage: PortalStorage, ingestion_plan: dict) -> dg.Output[dict]:
-    """The dataset's snapshot and thumbnail, copied to `{dataset}/Images/`."""
+    """The dataset's snapshot and thumbnail, copied to `{dataset}/Images/` (else from its tomograms' key images)."""
+    from cryoet_assets.lib.photos import fill_from_tomograms
+
     plan = DatasetPlan.model_validate(ingestion_plan)
-    photos = storage.publish_key_photos(plan.key_photos, parent_dir=dataset_dir(plan.dataset_id))
+    configured = storage.publish_key_photos(plan.key_photos, parent_dir=dataset_dir(plan.dataset_id))
+    photos = fill_from_tomograms(configured, output=storage.staging(), dataset_id=plan.dataset_id)
     return dg.Output(
         photos,
-        metadata={"sources": dg.MetadataValue.json(plan.key_photos), "published": dg.MetadataValue.json(photos)},
+        metadata={
+            "sources": dg.MetadataValue.json(plan.key_photos),
+            "published": dg.MetadataValue.json(photos),
+            "from_tomograms": dg.MetadataValue.json(sorted(name for name in photos if photos[name] != configured[name])),
+        },
     )
 
 

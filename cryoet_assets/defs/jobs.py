@@ -5,6 +5,7 @@ import dagster as dg
 from cryoet_assets.defs import datasets as dataset_assets
 from cryoet_assets.defs import depositions as deposition_assets
 from cryoet_assets.defs import runs as run_assets
+from cryoet_assets.defs import tomograms as tomogram_assets
 from cryoet_assets.defs.ingestion import ingestion_config, ingestion_plan
 from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
 
@@ -28,7 +29,10 @@ dataset_job = dg.define_asset_job(
 )
 acquisition_run_job = dg.define_asset_job(
     "acquisition_run_job",
-    selection=dg.AssetSelection.groups(run_assets.GROUP),
+    selection=dg.AssetSelection.groups(run_assets.GROUP, tomogram_assets.GROUP),
     partitions_def=acquisition_runs,
-    description="Publish an acquisition run's metadata and voxel spacings, validate them, load its rows.",
+    description=(
+        "Publish an acquisition run's metadata, voxel spacings and standardized tomograms, validate them, "
+        "load their rows."
+    ),
 )

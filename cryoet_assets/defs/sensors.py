@@ -119,3 +119,41 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
     if new_runs:
         partition_requests.append(acquisition_runs.build_add_request(new_runs))
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=str(last))
+
+
+@dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
+    """Re-publishes a dataset once all its runs have tomograms: key photo fallback, file size, run list."""
+    from cryoet_assets.defs.tomograms import tomograms
+    from cryoet_assets.lib.keys import parse_acquisition_run_key
+
+    instance = context.instance
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=tomograms.key, after_storage_id=int(context.cursor or 0)),
+        limit=MAX_PLANS_PER_TICK * 50,
+        ascending=True,
+    )
+    last = int(context.cursor or 0)
+    touched: dict[str, int] = {}
+    for record in result.records:
+        last = max(last, record.storage_id)
+        dataset_id, _ = parse_acquisition_run_key(record.partition_key)
+        touched[dataset_id] = max(touched.get(dataset_id, 0), record.storage_id)
+    requests = []
+    for dataset_id, newest in sorted(touched.items()):
+        plan = load_plan(storage, dataset_id)
+        done = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=tomograms.key, asset_partitions=[run.partition_key for run in plan.runs]
+            ),
+            limit=len(plan.runs) * 20,
+        )
+        if {run.partition_key for run in plan.runs} <= {record.partition_key for record in done.records}:
+            requests.append(
+                dg.RunRequest(
+                    partition_key=dataset_id,
+                    run_key=f"rollup:{dataset_id}:{newest}",
+                    tags={DEPOSITION_TAG: str(plan.deposition_id)},
+                )
+            )
+    return dg.SensorResult(run_requests=requests, cursor=str(last))

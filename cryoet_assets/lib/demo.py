@@ -13,7 +13,9 @@ DEMO_DEPOSITION_ID = 10999
 DEMO_DATASET_ID = 20999
 DEMO_RUNS = ("TS_001", "TS_002", "TS_003")
 DEMO_SOURCE_PREFIX = "lab_uploads/demo"
-DEMO_VOXEL_SPACING = 13.48
+DEMO_VOXEL_SPACING = 10.0
+DEMO_BINNED_RUN = "TS_001"
+DEMO_TOMOGRAM_SHAPE = (40, 96, 128)
 
 CONFIG_TEMPLATE = """\
 version: 1.3.0
@@ -91,6 +93,43 @@ voxel_spacings:
   - sources:
       - literal:
           value: ['float {{voxel_spacing}}']
+  - sources:
+      - literal:
+          value: [20.0]
+        parent_filters:
+          include:
+            run: ['^{binned_run}$']
+tomograms:
+  - metadata: &tomogram
+      authors: *authors
+      dates: *dates
+      voxel_spacing: 'float {{voxel_spacing}}'
+      fiducial_alignment_status: FIDUCIAL
+      reconstruction_method: WBP
+      reconstruction_software: IMOD
+      processing: raw
+      tomogram_version: 1
+      ctf_corrected: true
+      align_software: IMOD
+      is_visualization_default: true
+      offset: {{x: 0, y: 0, z: 0}}
+      affine_transformation_matrix: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    sources:
+      - source_glob:
+          list_glob: 'runs/{{run_name}}/{{run_name}}.mrc'
+        parent_filters:
+          include:
+            voxel_spacing: ['^10\\.000$']
+  - metadata:
+      <<: *tomogram
+      voxel_spacing: 20.0
+      is_visualization_default: false
+    sources:
+      - source_glob:
+          list_glob: 'runs/{{run_name}}/{{run_name}}_bin2.mrc'
+        parent_filters:
+          include:
+            voxel_spacing: ['^20\\.000$']
 """
 
 
@@ -111,21 +150,30 @@ def demo_config(*, photos: str) -> str:
         dataset_id=DEMO_DATASET_ID,
         source_prefix=DEMO_SOURCE_PREFIX,
         photos=photos,
+        binned_run=DEMO_BINNED_RUN,
     )
 
 
 def write_demo(*, deposit: Bucket, configs: Bucket, seed: int = 0) -> Demo:
-    """Write a deposit (runs, small MRC tomograms, key photos, run data map, `_DONE` marker) and its config."""
+    """Write a deposit (runs with 10 Å tomograms, one also at 20 Å; key photos; run data map; `_DONE`) and its config."""
     rng = np.random.default_rng(seed)
     prefix = DEMO_SOURCE_PREFIX
     for name, size in [("deposition_snapshot", (512, 384)), ("deposition_thumbnail", (134, 100)),
                        ("dataset_snapshot", (512, 384)), ("dataset_thumbnail", (134, 100))]:
         deposit.write_bytes(f"{prefix}/photos/{name}.png", _png(size, rng))
     rows = ["run_name\tvoxel_spacing\ttilt_axis"]
-    for run in DEMO_RUNS:
+    for index, run in enumerate(DEMO_RUNS):
         rows.append(f"{run}\t{DEMO_VOXEL_SPACING}\t84.7")
-        volume = rng.normal(size=(16, 32, 32)).astype(np.float32)
-        deposit.write_bytes(f"{prefix}/runs/{run}/{run}.mrc", _mrc_bytes(volume, voxel_size=DEMO_VOXEL_SPACING))
+        deposit.write_bytes(
+            f"{prefix}/runs/{run}/{run}.mrc",
+            tomogram_bytes(DEMO_TOMOGRAM_SHAPE, voxel_size=DEMO_VOXEL_SPACING, seed=seed + index),
+        )
+        if run == DEMO_BINNED_RUN:
+            binned = tuple(n // 2 for n in DEMO_TOMOGRAM_SHAPE)
+            deposit.write_bytes(
+                f"{prefix}/runs/{run}/{run}_bin2.mrc",
+                tomogram_bytes(binned, voxel_size=2 * DEMO_VOXEL_SPACING, seed=seed + index),
+            )
     deposit.write_bytes(f"{prefix}/run_data_map.tsv", ("\n".join(rows) + "\n").encode())
     deposit.write_bytes(f"{prefix}/_DONE", b"")
     config_key = f"{DEMO_DATASET_ID}.yaml"
@@ -137,18 +185,15 @@ def write_demo(*, deposit: Bucket, configs: Bucket, seed: int = 0) -> Demo:
                 runs=DEMO_RUNS)
 
 
-def _mrc_bytes(volume: np.ndarray, *, voxel_size: float) -> bytes:
+def tomogram_bytes(shape: tuple[int, int, int], *, voxel_size: float, seed: int) -> bytes:
+    """A synthetic tomogram (noise, membrane-like shells, empty ice at the lamella edges) as MRC bytes."""
     import tempfile
     from pathlib import Path
 
-    import mrcfile
+    from cryoet_assets.lib.volume.synthetic import write_synthetic_mrc
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "volume.mrc"
-        with mrcfile.new(path) as mrc:
-            mrc.set_data(volume)
-            mrc.voxel_size = voxel_size
-            mrc.header.label[0] = b"cryoet-assets synthetic demo volume"  # no timestamp: same seed, same bytes
+        path = write_synthetic_mrc(Path(tmp) / "volume.mrc", shape=shape, voxel_size=voxel_size, seed=seed, spheres=4)
         return path.read_bytes()
 
 

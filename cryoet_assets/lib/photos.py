@@ -6,7 +6,7 @@ import posixpath
 import urllib.request
 from urllib.parse import urlparse
 
-from cryoet_assets.lib.paths import key_photo_path
+from cryoet_assets.lib.paths import dataset_dir, key_photo_path
 from cryoet_assets.lib.storage import Bucket, open_bucket
 
 PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif")
@@ -54,3 +54,26 @@ def publish_photos(
         output.write_bytes(target, fetch_photo(source, deposit=deposit, endpoint_url=endpoint_url))
         published[name] = target
     return published
+
+
+def tomogram_key_photo(output: Bucket, dataset_id: str, name: str) -> str | None:
+    """The first published tomogram key image of the dataset for `name` (by run, spacing, id), or None."""
+    pattern = f"{dataset_dir(dataset_id)}/*/Reconstructions/VoxelSpacing*/Images/*/key-photo-{name}.png"
+    found = sorted(output.glob(pattern))
+    return found[0] if found else None
+
+
+def fill_from_tomograms(
+    published: dict[str, str | None], *, output: Bucket, dataset_id: str
+) -> dict[str, str | None]:
+    """Key photos the config left out, copied from the dataset's tomogram key images as the portal does."""
+    filled = dict(published)
+    for name, path in published.items():
+        if path:
+            continue
+        source = tomogram_key_photo(output, dataset_id, name)
+        if source:
+            target = key_photo_path(dataset_dir(dataset_id), name, ".png")
+            output.write_bytes(target, output.read_bytes(source))
+            filled[name] = target
+    return filled

@@ -16,7 +16,7 @@ from cryoet_assets.lib.config.templates import (
 )
 from cryoet_assets.lib.finders import FinderContext, FinderError, Found, resolve_sources
 from cryoet_assets.lib.keys import acquisition_run_key, check_name
-from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_name
+from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_dir, voxel_spacing_name
 from cryoet_assets.lib.mrc_header import header_voxel_size
 from cryoet_assets.lib.storage import Bucket, UnsafePathError
 
@@ -45,12 +45,23 @@ class DepositionPlan(BaseModel):
     key_photos: dict[str, str | None] = Field(default_factory=dict)
 
 
+class TomogramPlan(BaseModel):
+    """One tomogram source found for a run at one voxel spacing, with its templated config metadata."""
+
+    voxel_spacing: float
+    source_path: str
+    config_index: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_version: str = ""
+
+
 class RunPlan(BaseModel):
     name: str
     partition_key: str
     source_path: str | None
     variables: dict[str, Any] = Field(default_factory=dict)
     voxel_spacings: list[float] = Field(default_factory=list)
+    tomograms: list[TomogramPlan] = Field(default_factory=list)
     source_file_count: int = 0
     content_version: str = ""
 
@@ -208,7 +219,8 @@ class Planner:
                 **self.run_data(run_name),
                 **self.mapped_names(run_name),
             }
-            spacings = self._voxel_spacings(run_name, variables=run_vars, parents={**parents, "run": run_name})
+            run_parents = {**parents, "run": run_name}
+            spacings = self._voxel_spacings(run_name, variables=run_vars, parents=run_parents)
             listing = self._listing(found.path)
             run = RunPlan(
                 name=run_name,
@@ -216,6 +228,9 @@ class Planner:
                 source_path=found.path,
                 variables=_json_safe(run_vars),
                 voxel_spacings=spacings,
+                tomograms=self._tomograms(
+                    dataset_id, run_name, spacings, variables=run_vars, parents=run_parents
+                ),
                 source_file_count=len(listing),
             )
             run.content_version = digest([run.model_dump(exclude={"content_version"}), listing, self.provenance.sha256])
@@ -244,6 +259,49 @@ class Planner:
                     if value not in values:
                         values.append(value)
         return sorted(values)
+
+    def _tomograms(
+        self,
+        dataset_id: str,
+        run_name: str,
+        spacings: list[float],
+        *,
+        variables: dict[str, Any],
+        parents: dict[str, str],
+    ) -> list[TomogramPlan]:
+        """Tomogram sources per voxel spacing of the run (tomograms are the voxel spacings' children)."""
+        found: list[TomogramPlan] = []
+        for spacing in spacings:
+            name = voxel_spacing_name(spacing)
+            vs_vars = {
+                **variables,
+                "voxel_spacing_name": name,
+                "voxel_spacing_output_path": voxel_spacing_dir(dataset_id, run_name, spacing),
+            }
+            vs_parents = {**parents, "voxel_spacing": name}
+            for index, entity in enumerate(self.config.get("tomograms") or []):
+                field = f"tomograms[{index}]"
+                context = self._context(variables=vs_vars, parents=vs_parents, field=f"{field}.sources")
+                items = [item for item in self._sources(entity.get("sources") or [], context=context) if item.path]
+                if not items:
+                    continue
+                try:
+                    metadata = expand_metadata(
+                        entity.get("metadata") or {}, self.run_data(run_name), field=f"{field}.metadata"
+                    )
+                except TemplateError as exc:
+                    raise PlanError(f"{self.provenance.path}: {exc}") from exc
+                for item in items:
+                    found.append(
+                        TomogramPlan(
+                            voxel_spacing=spacing,
+                            source_path=item.path,
+                            config_index=index,
+                            metadata=metadata,
+                            source_version=digest([self._listing(item.path), spacing, metadata]),
+                        )
+                    )
+        return found
 
     def _spacing_values(self, source: dict[str, Any], *, run_name: str, context: FinderContext, field: str):
         """Raw voxel spacings of one source: names found by its finder, or MRC header voxel sizes."""

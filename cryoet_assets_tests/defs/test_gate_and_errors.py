@@ -77,7 +77,7 @@ def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
     settings, demo, instance = embedded
     # A voxel spacing of 40 Å is outside the portal's 1-30 Å rule: the voxel spacing check fails at ERROR.
     deposit = open_bucket(settings.deposit_url)
-    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t13.48", "TS_002\t40.5")
+    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t10.0", "TS_002\t40.5")
     deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
 
     report = ingest(instance, log=lambda line: None)
@@ -85,9 +85,9 @@ def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
     assert by_partition["20999__TS_001"].success and by_partition["20999__TS_003"].success
     failed = by_partition["20999__TS_002"]
     assert not failed.success
-    assert ("voxel_spacings_valid", False) in [(name, passed) for name, passed, _ in failed.checks]
+    assert ("voxel_spacings_valid", False, "ERROR") in [(c.name, c.passed, c.severity) for c in failed.checks]
     assert count(settings, "run") == 2
-    assert count(settings, "tomogram_voxel_spacing") == 2
+    assert count(settings, "tomogram_voxel_spacing") == 3  # TS_001 at 10 and 20 Å, TS_003 at 10 Å
 
 
 def test_failing_dataset_check_keeps_dataset_rows_out(embedded):
@@ -97,8 +97,74 @@ def test_failing_dataset_check_keeps_dataset_rows_out(embedded):
     ingest_report = ingest(instance, log=lambda line: None)
     dataset_run = next(run for run in ingest_report.runs if run.job_name == "dataset_job")
     assert not dataset_run.success
-    [(name, passed, description)] = dataset_run.checks
-    assert (name, passed) == ("dataset_metadata_valid", False)
-    assert "dataset_title" in description
+    [check] = dataset_run.checks
+    assert (check.name, check.passed) == ("dataset_metadata_valid", False)
+    assert "dataset_title" in check.text
     assert count(settings, "dataset") == 0
     assert count(settings, "deposition") == 1
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated"),
+        (lambda data: b"%PDF-1.4 not a volume" + bytes(2048), "not an MRC file"),
+    ],
+)
+def test_a_bad_tomogram_fails_its_gate_and_leaves_everything_else_alone(embedded, damage, message):
+    settings, demo, instance = embedded
+    deposit = open_bucket(settings.deposit_url)
+    key = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
+    deposit.write_bytes(key, damage(deposit.read_bytes(key)))
+
+    report = ingest(instance, log=lambda line: None)
+    by_partition = {run.partition_key: run for run in report.runs}
+    assert by_partition["20999__TS_001"].success and by_partition["20999__TS_003"].success
+    failed = by_partition["20999__TS_002"]
+    assert not failed.success
+    [gate] = [check for check in failed.checks if check.name == "tomograms_valid"]
+    assert not gate.passed and gate.severity == "ERROR"
+    assert "TS_002.mrc" in gate.text and message in gate.text
+    files = portal_files(settings)
+    assert not [key for key in files if key.startswith("20999/TS_002/Reconstructions/VoxelSpacing10.000/")]
+    assert "20999/TS_002/run_metadata.json" in files
+    assert len([key for key in files if key.endswith("tomogram_metadata.json")]) == 3
+    assert count(settings, "tomogram") == 3  # TS_001 at 10 and 20 Å, TS_003; none for TS_002
+    assert count(settings, "run") == 3
+
+
+def test_a_tomogram_broken_after_publication_keeps_the_published_one(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    prefix = "20999/TS_002/Reconstructions/VoxelSpacing10.000/"
+    staging = open_bucket(settings.staging_url)
+    before = {info.key: staging.read_bytes(info.key) for info in staging.list(prefix)}
+    assert f"{prefix}Tomograms/100/TS_002.zarr/.zattrs" in before
+
+    deposit = open_bucket(settings.deposit_url)
+    key = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
+    deposit.write_bytes(key, deposit.read_bytes(key)[:-4096])
+    assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success  # sees the new file
+    outcome = execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_002")
+    assert not outcome.success
+    [gate] = [check for check in outcome.checks if check.name == "tomograms_valid"]
+    assert "TS_002.mrc: truncated" in gate.text
+    assert {info.key: staging.read_bytes(info.key) for info in staging.list(prefix)} == before
+    assert count(settings, "tomogram") == 4
+
+
+def test_re_ingestion_keeps_tomogram_ids_and_does_not_convert_again(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    staging = open_bucket(settings.staging_url)
+    volumes = {info.key: info.etag for info in staging.list("20999") if ".zarr/" in info.key or info.key.endswith(".mrc")}
+    ids = sorted(key.split("/Tomograms/")[1].split("/")[0] for key in volumes if key.endswith(".mrc"))
+    assert ids == ["100", "100", "100", "101"]
+
+    outcome = execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_001")
+    assert outcome.success
+    after = {info.key: info.etag for info in staging.list("20999") if ".zarr/" in info.key or info.key.endswith(".mrc")}
+    assert after == volumes  # the same files, untouched: unchanged sources are not converted again
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("tomograms"))
+    metadata = materialization.asset_materialization.metadata
+    assert (metadata["converted"].value, metadata["unchanged"].value, metadata["failed"].value) == (0, 2, 0)

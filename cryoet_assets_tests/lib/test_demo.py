@@ -15,6 +15,7 @@ from cryoet_assets.lib.config.validate import validate_paths
 from cryoet_assets.lib.demo import (
     DEMO_RUNS,
     DEMO_SOURCE_PREFIX,
+    DEMO_TOMOGRAM_SHAPE,
     DEMO_VOXEL_SPACING,
     Demo,
     demo_config,
@@ -48,11 +49,12 @@ def test_write_demo_lays_out_the_deposit(tmp_path: Path) -> None:
         [f"{DEMO_SOURCE_PREFIX}/{name}" for name in ("_DONE", "run_data_map.tsv")]
         + [f"{DEMO_SOURCE_PREFIX}/photos/{name}.png" for name in PHOTO_SIZES]
         + [f"{DEMO_SOURCE_PREFIX}/runs/{run}/{run}.mrc" for run in DEMO_RUNS]
+        + [f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001_bin2.mrc"]
     )
     assert deposit.read_bytes(f"{DEMO_SOURCE_PREFIX}/_DONE") == b""
     assert deposit.read_text(f"{DEMO_SOURCE_PREFIX}/run_data_map.tsv") == (
         "run_name\tvoxel_spacing\ttilt_axis\n"
-        "TS_001\t13.48\t84.7\nTS_002\t13.48\t84.7\nTS_003\t13.48\t84.7\n"
+        "TS_001\t10.0\t84.7\nTS_002\t10.0\t84.7\nTS_003\t10.0\t84.7\n"
     )
     assert [info.key for info in config_objects(configs)] == ["20999.yaml"]
 
@@ -60,15 +62,21 @@ def test_write_demo_lays_out_the_deposit(tmp_path: Path) -> None:
 def test_demo_tomograms_are_readable_mrc(tmp_path: Path) -> None:
     deposit, _, _ = make(tmp_path)
     volumes = []
-    for run in DEMO_RUNS:
-        path = deposit.local_path(f"{DEMO_SOURCE_PREFIX}/runs/{run}/{run}.mrc")
+    files = [(f"{run}/{run}.mrc", DEMO_TOMOGRAM_SHAPE, DEMO_VOXEL_SPACING) for run in DEMO_RUNS]
+    files.append(("TS_001/TS_001_bin2.mrc", tuple(n // 2 for n in DEMO_TOMOGRAM_SHAPE), 2 * DEMO_VOXEL_SPACING))
+    for name, shape, spacing in files:
+        path = deposit.local_path(f"{DEMO_SOURCE_PREFIX}/runs/{name}")
+        assert mrcfile.validate(str(path), print_file=io.StringIO()), name
         with mrcfile.open(path, permissive=False) as mrc:
-            assert mrc.data.shape == (16, 32, 32)
+            assert mrc.data.shape == shape
             assert mrc.data.dtype == np.float32
-            assert float(mrc.voxel_size.x) == pytest.approx(DEMO_VOXEL_SPACING, abs=1e-4)
-            assert float(mrc.voxel_size.z) == pytest.approx(DEMO_VOXEL_SPACING, abs=1e-4)
+            assert float(mrc.voxel_size.x) == pytest.approx(spacing, abs=1e-4)
+            assert float(mrc.voxel_size.z) == pytest.approx(spacing, abs=1e-4)
+            assert b"mrcfile" not in bytes(mrc.header.label[0])  # no timestamped default label
             volumes.append(np.array(mrc.data))
     assert not np.array_equal(volumes[0], volumes[1])
+    # Membrane-like shells are darker than the noise around them: the volume is not plain noise.
+    assert volumes[0].min() < -4 * volumes[0].std() / 2
 
 
 def test_demo_photos_are_pngs_of_the_expected_size(tmp_path: Path) -> None:

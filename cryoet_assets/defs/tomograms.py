@@ -1,0 +1,105 @@
+"""Tomogram assets of an acquisition run: standardized volumes with key images, their gate, their rows."""
+
+
+import dagster as dg
+
+from cryoet_assets.defs.checks import check_result
+from cryoet_assets.defs.ingestion import load_plan
+from cryoet_assets.defs.partitions import acquisition_runs
+from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.defs.runs import FROM_PLANS, run_db_rows
+from cryoet_assets.lib.documents import PortalDocuments, read_manifest
+from cryoet_assets.lib.keys import parse_acquisition_run_key
+
+GROUP = "tomograms"
+
+
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
+          kinds={"mrc", "zarr", "png", "json"}, pool="cpu_heavy")
+def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[PortalDocuments]:
+    """The run's tomograms as `{run}.mrc`, a 3-level `{run}.zarr`, 4 key images and `tomogram_metadata.json`."""
+    from cryoet_assets.lib.tomograms import standardize_run
+
+    dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
+    plan = load_plan(storage, dataset_id)
+    staging = storage.staging()
+    try:
+        previous = read_manifest(staging, tomograms.key.path[-1], context.partition_key)["summary"]
+    except FileNotFoundError:
+        previous = {}
+    outcome = standardize_run(
+        plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info
+    )
+    for failure in outcome.failures:
+        context.log.error(failure["error"])
+    return dg.Output(
+        PortalDocuments(documents=outcome.documents, summary=outcome.summary()),
+        metadata=_materialization_metadata(outcome, staging),
+    )
+
+
+def _materialization_metadata(outcome, staging) -> dict:
+    """What a curator wants to see per tomogram: id, spacing, size, outputs, whether it was converted."""
+    lines = [
+        "| id | voxel spacing (Å) | header (Å) | size z×y×x | MRC (MB) | OME-Zarr (MB) | seconds | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for facts in outcome.facts.values():
+        size = facts["size"]
+        status = "converted" if facts.get("converted") else "unchanged"
+        lines.append(
+            f"| {facts['tomogram_id']} | {facts['voxel_spacing']:.3f} | {facts['header_voxel_size']:.3f} "
+            f"| {size['z']}×{size['y']}×{size['x']} | {facts['mrc_bytes'] / 1e6:.1f} "
+            f"| {facts['zarr_bytes'] / 1e6:.1f} | {facts['seconds']} | {status} |"
+        )
+    for failure in outcome.failures:
+        lines.append(f"| – | | | | | | | failed: {failure['error']} |")
+    metadata = {
+        "tomograms": dg.MetadataValue.md("\n".join(lines)),
+        "converted": sum(bool(f.get("converted")) for f in outcome.facts.values()),
+        "unchanged": sum(not f.get("converted") for f in outcome.facts.values()),
+        "failed": len(outcome.failures),
+    }
+    if outcome.failures:
+        metadata["failures"] = dg.MetadataValue.json(outcome.failures)
+    first = next(iter(outcome.facts.values()), None)
+    if first:
+        metadata["key_photo"] = dg.MetadataValue.path(staging.uri(first["key_images"]["snapshot"]))
+        metadata["zarr"] = dg.MetadataValue.path(staging.uri(first["zarr_key"]))
+    return metadata
+
+
+@dg.asset_check(asset=tomograms, partitions_def=acquisition_runs, blocking=True)
+def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.AssetCheckResult:
+    """Every tomogram standardized; MRC, OME-Zarr, metadata and key photos pass the portal's checks."""
+    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+
+    staging = storage.staging()
+    deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
+    deposition_exists = {dep: staging.exists(f"depositions_metadata/{dep}/deposition_metadata.json")
+                         for dep in deposition_ids if dep is not None}
+    return check_result(
+        validate_run_tomograms(staging, tomograms.documents, tomograms.summary, deposition_exists=deposition_exists)
+    )
+
+
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+          deps=[run_db_rows])
+def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments):
+    """tomogram and tomogram_author rows in the staging database."""
+    from cryoet_assets.defs.datasets import require_parent
+    from cryoet_assets.lib.db.rows import tomogram_rowset
+
+    summary = tomograms.summary
+    dataset_id, run_name = summary["dataset_id"], summary["run_name"]
+    require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name})
+    return tomogram_rowset(
+        dataset_id=int(dataset_id),
+        run_name=run_name,
+        documents=tomograms.documents,
+        file_sizes=summary["file_sizes"],
+        dataset_deposition_id=summary["dataset_deposition_id"],
+        voxel_spacings=summary["voxel_spacings"],
+        s3_prefix=storage.s3_root(),
+        https_prefix=storage.https_root(),
+    )
