@@ -10,6 +10,7 @@ from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.defs.runs import FROM_PLANS, run_db_rows
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
 from cryoet_assets.lib.keys import parse_acquisition_run_key
+from cryoet_assets.lib.paths import deposition_metadata_path
 
 GROUP = "tomograms"
 
@@ -76,8 +77,7 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
 
     staging = storage.staging()
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
-    deposition_exists = {dep: staging.exists(f"depositions_metadata/{dep}/deposition_metadata.json")
-                         for dep in deposition_ids if dep is not None}
+    deposition_exists = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
     return check_result(
         validate_run_tomograms(staging, tomograms.documents, tomograms.summary, deposition_exists=deposition_exists)
     )

@@ -110,3 +110,25 @@ def test_plan_sensor_fans_out_once_per_plan(setup):
                  if r.run_key != old.run_key]
     assert "20999__TS_002" in differing
     assert "20999__TS_001" not in differing and "20999__TS_003" not in differing
+
+
+def test_dataset_rollup_waits_for_every_run_then_asks_once(setup):
+    from cryoet_assets.defs.sensors import dataset_rollup_sensor
+
+    instance, deposit, configs, demo = setup
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
+    instance.add_dynamic_partitions("depositions", ["10999"])
+    assert execute(instance, job_name="deposition_job", partition_key="10999").success
+    assert execute(instance, job_name="dataset_job", partition_key="20999").success
+    instance.add_dynamic_partitions("acquisition_runs", [f"20999__{run}" for run in demo.runs])
+    for run in demo.runs[:2]:
+        assert execute(instance, job_name="acquisition_run_job", partition_key=f"20999__{run}").success
+    waiting = tick(dataset_rollup_sensor, instance)
+    assert waiting.run_requests == []  # TS_003 has no tomograms yet
+
+    assert execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_003").success
+    ready = tick(dataset_rollup_sensor, instance, cursor=waiting.cursor)
+    [request] = ready.run_requests
+    assert request.partition_key == "20999" and request.run_key.startswith("rollup:20999:")
+    assert tick(dataset_rollup_sensor, instance, cursor=ready.cursor).run_requests == []

@@ -114,3 +114,19 @@ def test_publish_photos_refuses_an_unsafe_photo_name(deposit: LocalBucket, tmp_p
             output=output,
         )
     assert list(output.list("")) == []
+
+
+def test_dataset_key_photos_fall_back_to_the_first_tomogram_key_image(tmp_path):
+    from cryoet_assets.lib.photos import fill_from_tomograms
+
+    output = open_bucket(str(tmp_path))
+    vs = "Reconstructions/VoxelSpacing10.000/Images"
+    output.write_bytes(f"20/TS_2/{vs}/100/key-photo-snapshot.png", b"second run")
+    output.write_bytes(f"20/TS_1/{vs}/101/key-photo-snapshot.png", b"first run, second tomogram")
+    output.write_bytes(f"20/TS_1/{vs}/100/key-photo-snapshot.png", b"first run, first tomogram")
+    published = {"snapshot": None, "thumbnail": "20/Images/thumbnail.jpg"}
+    filled = fill_from_tomograms(published, output=output, dataset_id="20")
+    assert filled == {"snapshot": "20/Images/snapshot.png", "thumbnail": "20/Images/thumbnail.jpg"}
+    assert output.read_bytes("20/Images/snapshot.png") == b"first run, first tomogram"
+    # Nothing to fall back to: the photo stays unset.
+    assert fill_from_tomograms({"thumbnail": None}, output=output, dataset_id="20") == {"thumbnail": None}

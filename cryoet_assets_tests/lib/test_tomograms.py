@@ -222,3 +222,30 @@ def test_kill_9_mid_conversion_leaves_nothing_published_and_the_rerun_completes(
     assert result.tomogram_id == 100
     assert result.mrc_bytes == 1024 + big.nbytes
     assert not list(tomograms.glob(".cryoet-tmp-*")), "the killed conversion's work folder is cleaned up"
+
+
+@pytest.mark.integration
+def test_an_ome_zarr_source_in_an_s3_deposit(s3_bucket_url, tmp_path):
+    from cryoet_assets.lib.volume.convert import convert_tomogram
+    from cryoet_assets.lib.volume.sources import open_volume
+
+    # Make an OME-Zarr source with the converter itself, then deposit its files on S3.
+    local = tmp_path / "made"
+    local.mkdir()
+    mrc = tmp_path / "v.mrc"
+    with mrcfile.new(mrc) as handle:
+        handle.set_data(VOLUME)
+        handle.voxel_size = 10.0
+    source = open_volume(mrc)
+    convert_tomogram(source, voxel_spacing=10.0, mrc_path=local / "x.mrc", zarr_path=local / "x.zarr")
+    source.close()
+    (deposit_url, endpoint), (staging_url, _) = s3_bucket_url("deposit"), s3_bucket_url("staging")
+    deposit = open_bucket(deposit_url, endpoint_url=endpoint)
+    output = open_bucket(staging_url, endpoint_url=endpoint)
+    for path in (local / "x.zarr").rglob("*"):
+        if path.is_file():
+            deposit.write_bytes(f"in/TS_1.zarr/{path.relative_to(local / 'x.zarr').as_posix()}", path.read_bytes())
+
+    result = run_standardize(deposit, output, source_key="in/TS_1.zarr")
+    check_published(output, result)
+    assert result.header_voxel_size == 10.0

@@ -112,7 +112,7 @@ def convert_tomogram(
     mrc_path: Path,
     zarr_path: Path,
     chunk: int = CHUNK,
-    write_queue: int = 1,
+    chunks_in_flight: int = 1,
 ) -> Conversion:
     """Write `mrc_path` and `zarr_path` from `source` at `voxel_spacing` Å; raises VolumeError on bad data."""
     started = time.perf_counter()
@@ -140,7 +140,7 @@ def convert_tomogram(
     worker.start()
     try:
         with reuse_freed_memory():
-            _write_pyramid(source, zarr_path, chunk=chunk, abort=abort, write_queue=write_queue)
+            _write_pyramid(source, zarr_path, chunk=chunk, abort=abort, chunks_in_flight=chunks_in_flight)
     except _Aborted:
         pass
     except BaseException:
@@ -200,27 +200,33 @@ def _write_mrc_data(
     abort: threading.Event,
     where: str,
 ) -> None:
+    """Planes in file order, a few at a time, or a band of rows at a time when one plane is already large."""
     nz, ny, nx = source.shape
-    plane_bytes = ny * nx * 4
-    step = max(1, MRC_SLAB_VOXELS // (ny * nx))
+    row_bytes = nx * 4
+    planes = max(1, MRC_SLAB_VOXELS // (ny * nx))
+    rows = ny if planes > 1 else max(1, min(ny, MRC_SLAB_VOXELS // nx))
     offset = 1024 + len(source.carried.extended_header)
     buffer: np.ndarray | None = None
     fd = os.open(path, os.O_WRONLY)
     try:
-        for z0 in range(0, nz, step):
-            if abort.is_set():
-                return
-            z1 = min(nz, z0 + step)
-            slab = source.plane_view(z0, z1)
-            if slab is None:
-                if buffer is None:
-                    buffer = np.empty((step, ny, nx), dtype=np.float32)
-                slab = buffer[: z1 - z0]
-                source.read_block(slab, slice(z0, z1), slice(None), slice(None))
-            stats.add(slab, where=f"{where} planes {z0}-{z1 - 1}")
-            projection.add(z0, slab)
-            _pwrite_all(fd, memoryview(slab).cast("B"), offset + z0 * plane_bytes)
-            source.release(z0, z1)
+        for z0 in range(0, nz, planes):
+            z1 = min(nz, z0 + planes)
+            for y0 in range(0, ny, rows):
+                if abort.is_set():
+                    return
+                y1 = min(ny, y0 + rows)
+                z, y = slice(z0, z1), slice(y0, y1)
+                block = source.view(z, y)
+                if block is None:
+                    if buffer is None:
+                        buffer = np.empty((planes, rows, nx), dtype=np.float32)
+                    block = buffer[: z1 - z0, : y1 - y0]
+                    source.read_block(block, z, y, slice(None))
+                stats.add(block, where=f"{where} planes {z0}-{z1 - 1}")
+                projection.add(z0, block, y0=y0)
+                # Whole planes, or one plane's band of rows: either way one contiguous range of the file.
+                _pwrite_all(fd, memoryview(np.ascontiguousarray(block)).cast("B"), offset + (z0 * ny + y0) * row_bytes)
+                source.release(z0, z1, y0, y1)
     finally:
         os.close(fd)
 
@@ -253,7 +259,7 @@ def _finish_mrc(path: Path, *, stats: VolumeStats) -> None:
 
 
 def _write_pyramid(
-    source: VolumeSource, zarr_path: Path, *, chunk: int, abort: threading.Event, write_queue: int
+    source: VolumeSource, zarr_path: Path, *, chunk: int, abort: threading.Event, chunks_in_flight: int
 ) -> None:
     import numcodecs
     import zarr
@@ -276,7 +282,7 @@ def _write_pyramid(
         attributes = zarr_path / str(level) / ".zattrs"
         if attributes.is_file() and json.loads(attributes.read_text()) == {}:
             attributes.unlink()
-    writer = _ChunkWriter(zarr_path, depth=write_queue)
+    writer = _ChunkWriter(zarr_path, depth=chunks_in_flight)
     pyramid = _Pyramid(source, shapes, chunk=chunk, codec=codec, writer=writer, abort=abort)
     previous = (numcodecs.blosc.use_threads, numcodecs.blosc.get_nthreads())
     # Blosc's own threads compress each chunk on both cores; the MRC pass and the file writes

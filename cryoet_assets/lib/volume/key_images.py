@@ -9,6 +9,7 @@ turned to landscape if portrait, cropped in the centre to 4:3 and resized to the
 from __future__ import annotations
 
 import io
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,30 +58,38 @@ class ProjectionAccumulator:
         nz, ny, nx = (int(n) for n in shape)
         self.shape = (nz, ny, nx)
         self.start, self.stop = central_slab(nz, depth=depth)
-        self._sum = np.zeros((ny, nx), dtype=np.float64)
-        self._seen = np.zeros(self.stop - self.start, dtype=bool)
+        # float32 is plenty for a mean of 40 planes and halves the one plane-sized buffer held.
+        self._sum = np.zeros((ny, nx), dtype=np.float32)
+        self._rows_seen = np.zeros((self.stop - self.start, ny), dtype=bool)
 
-    def add(self, z0: int, planes: np.ndarray) -> None:
-        """Add the planes z0, z0+1, ... of `planes` (k, ny, nx) that fall inside the central slab."""
-        if planes.ndim != 3 or planes.shape[1:] != self._sum.shape:
-            ny, nx = self._sum.shape
-            raise ValueError(f"a slab of planes must have shape (k, {ny}, {nx}), not {planes.shape}")
+    def add(self, z0: int, planes: np.ndarray, *, y0: int = 0) -> None:
+        """Add the planes z0, z0+1, ... of `planes` (k, rows, nx) that fall inside the central slab.
+
+        `planes` may hold a band of rows of each plane, starting at row `y0` (whole planes by default).
+        """
+        ny, nx = self._sum.shape
+        if planes.ndim != 3 or planes.shape[2] != nx or y0 < 0 or y0 + planes.shape[1] > ny:
+            raise ValueError(
+                f"a slab of planes must have shape (k, rows, {nx}) within {ny} rows, not {planes.shape} at row {y0}"
+            )
         if not (np.issubdtype(planes.dtype, np.integer) or np.issubdtype(planes.dtype, np.floating)):
             raise ValueError(f"key-image planes must be real numbers, not {planes.dtype}")
+        y1 = y0 + planes.shape[1]
         lo = max(z0, self.start)
         hi = min(z0 + planes.shape[0], self.stop)
         for z in range(lo, hi):
-            if self._seen[z - self.start]:
+            seen = self._rows_seen[z - self.start, y0:y1]
+            if seen.any():
                 raise ValueError(f"plane {z} was added to the key-image projection twice")
-            # In place, so no second (ny, nx) float64 buffer is made.
-            np.add(self._sum, planes[z - z0], out=self._sum)
-            self._seen[z - self.start] = True
+            # In place, so no second plane-sized buffer is made.
+            np.add(self._sum[y0:y1], planes[z - z0], out=self._sum[y0:y1])
+            seen[:] = True
 
     def projection(self) -> np.ndarray:
         """The float32 (ny, nx) mean of the central planes; ValueError if any of them was not added."""
         if self.stop == self.start:
             raise ValueError(f"a volume of shape {self.shape} has no planes to project")
-        missing = [self.start + int(i) for i in np.flatnonzero(~self._seen)]
+        missing = [self.start + int(i) for i in np.flatnonzero(~self._rows_seen.all(axis=1))]
         if missing:
             raise ValueError(
                 f"key-image projection is missing planes {_plane_ranges(missing)} "
@@ -97,12 +106,16 @@ def normalize(projection: np.ndarray) -> np.ndarray:
         raise ValueError(f"a key-image projection must be a non-empty 2-D array, not shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("key-image projection has NaN or infinite values")
-    mean = float(values.mean(dtype=np.float64))
-    sigma = float(values.std(dtype=np.float64))
+    # One float32 copy is the only plane-sized temporary (a 4096² plane is 64 MB).
+    scaled = values.astype(np.float32)
+    scaled -= np.float32(values.mean(dtype=np.float64))
+    flat = scaled.reshape(-1)
+    sigma = math.sqrt(float(np.dot(flat, flat)) / flat.size)
     if sigma == 0:
         return np.full(values.shape, 128, dtype=np.uint8)
-    low = mean - SIGMAS * sigma
-    scaled = (values.astype(np.float64) - low) * (255.0 / (2 * SIGMAS * sigma))
+    # (x - (mean - 3σ)) · 255 / 6σ, i.e. the mean lands on 127.5.
+    scaled *= np.float32(255.0 / (2 * SIGMAS * sigma))
+    scaled += np.float32(127.5)
     return np.rint(np.clip(scaled, 0, 255, out=scaled), out=scaled).astype(np.uint8)
 
 

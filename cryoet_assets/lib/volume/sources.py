@@ -56,8 +56,8 @@ class VolumeSource:
     def read_block(self, out: np.ndarray, z: slice, y: slice, x: slice) -> None:
         raise NotImplementedError
 
-    def plane_view(self, z0: int, z1: int) -> np.ndarray | None:
-        """Planes z0:z1 as a zero-copy native float32 view, or None when a conversion is needed."""
+    def view(self, z: slice, y: slice) -> np.ndarray | None:
+        """Rows y of planes z as a zero-copy native float32 view, or None when a conversion is needed."""
         return None
 
     def release(self, z0: int, z1: int, y0: int = 0, y1: int | None = None) -> None:
@@ -153,10 +153,10 @@ class MrcSource(VolumeSource):
                 np.copyto(target, block, casting="unsafe")
             self.release(start, stop)
 
-    def plane_view(self, z0: int, z1: int) -> np.ndarray | None:
+    def view(self, z: slice, y: slice) -> np.ndarray | None:
         if self.dtype != np.dtype("=f4") or self._legacy_int8:
             return None
-        return self._data[z0:z1]
+        return self._data[z, y]
 
     def release(self, z0: int, z1: int, y0: int = 0, y1: int | None = None) -> None:
         _, ny, nx = self.shape

@@ -244,3 +244,41 @@ def test_zarr_without_multiscales_is_refused(tmp_path):
 def test_non_positive_voxel_spacing_is_refused(tmp_path, volume):
     with pytest.raises(VolumeError, match="voxel spacing 0.0 must be positive"):
         convert(tmp_path, write_mrc(tmp_path / "in.mrc", volume), spacing=0.0)
+
+
+def test_an_emdb_style_map_is_standardized_to_the_portal_header(tmp_path, volume):
+    # EMDB maps carry origins, start indices, several labels and a sampling grid (mx) of their own.
+    source = tmp_path / "emd_0000.map"
+    with mrcfile.new(source) as mrc:
+        mrc.set_data(volume)
+        mrc.voxel_size = 1.06
+        header = mrc.header
+        header.origin = (12.5, -3.0, 7.25)
+        header.nxstart, header.nystart, header.nzstart = -22, -35, -18
+        header.label[1] = b"::::EMDATABANK.org::::EMD-0000::::"
+        header.label[2] = b"fitted model: none"
+        header.nlabl = 3
+    convert(tmp_path, source, spacing=1.06)
+    out = tmp_path / "out.mrc"
+    assert mrcfile.validate(str(out), print_file=io.StringIO())
+    with mrcfile.open(out) as mrc:
+        header = mrc.header
+        assert tuple(header.origin.item()) == (0.0, 0.0, 0.0)
+        assert (int(header.nxstart), int(header.nystart), int(header.nzstart)) == (0, 0, 0)
+        assert int(header.nlabl) == 1 and header.label[0].decode().startswith(LABEL_TEXT)
+        assert tuple(mrc.voxel_size.item()) == pytest.approx((1.06, 1.06, 1.06))
+        np.testing.assert_array_equal(mrc.data, volume)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_planes_larger_than_a_slab_are_written_in_bands_of_rows(tmp_path, monkeypatch, dtype):
+    import cryoet_assets.lib.volume.convert as convert_module
+
+    # One plane of 70 × 45 voxels is more than a 1000-voxel slab: each plane goes out in bands of 22 rows.
+    monkeypatch.setattr(convert_module, "MRC_SLAB_VOXELS", 1000)
+    volume = (np.random.default_rng(9).normal(size=(37, 70, 45)) * 100).astype(dtype)
+    result = convert(tmp_path, write_mrc(tmp_path / "in.mrc", volume))
+    with mrcfile.open(tmp_path / "out.mrc") as mrc:
+        np.testing.assert_array_equal(mrc.data, volume.astype(np.float32))
+        assert float(mrc.header.rms) == pytest.approx(volume.astype(np.float64).std(), rel=1e-5)
+    np.testing.assert_allclose(result.projection, volume[:37].astype(np.float32).mean(axis=0), rtol=1e-5, atol=1e-3)
