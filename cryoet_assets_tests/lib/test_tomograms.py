@@ -249,3 +249,38 @@ def test_an_ome_zarr_source_in_an_s3_deposit(s3_bucket_url, tmp_path):
     result = run_standardize(deposit, output, source_key="in/TS_1.zarr")
     check_published(output, result)
     assert result.header_voxel_size == 10.0
+
+
+@pytest.mark.parametrize("kind", ["int16 with an FEI1 extended header", "big-endian float32", "uint16 EMDB-style"])
+def test_files_from_other_software_pass_the_gate(tmp_path, kind):
+    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+
+    deposit, output = open_bucket(str(tmp_path / "deposit")), open_bucket(str(tmp_path / "staging"))
+    path = tmp_path / "source.mrc"
+    with mrcfile.new(path) as mrc:
+        if kind.startswith("int16"):
+            mrc.set_data((VOLUME * 300).astype(np.int16))
+            mrc.set_extended_header(np.zeros(4, dtype=[("metadata", "V768")]))
+            mrc.header.exttyp = b"FEI1"
+        elif kind.startswith("big-endian"):
+            mrc.set_data(VOLUME.astype(">f4"))
+        else:
+            mrc.set_data((VOLUME * 300 + 2000).astype(np.uint16))
+            mrc.header.origin = (5.0, 6.0, 7.0)
+            mrc.header.nxstart = -25
+        mrc.voxel_size = 9.87
+    deposit.write_bytes("in/TS_1.mrc", path.read_bytes())
+    output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
+
+    result = run_standardize(deposit, output, voxel_spacing=10.0)
+    metadata = {
+        **TOMOGRAM_METADATA,
+        "authors": [{"name": "A", "primary_author_status": True, "corresponding_author_status": True}],
+    }
+    doc = tomogram_document(result, metadata=metadata, dataset_id="20", run_name="TS_1", deposition_id=5)
+    doc_path = f"{TOMO_DIR}/tomogram_metadata.json"
+    output.write_bytes(doc_path, dumps(doc))
+    summary = {"tomograms": {doc_path: result.as_dict()}, "failures": []}
+    outcome = validate_run_tomograms(output, {doc_path: doc}, summary, deposition_exists={5: True})
+    assert outcome.passed, outcome.summary()
+    assert result.header_voxel_size == 9.87
