@@ -170,3 +170,18 @@ def test_run_document(schema: dict[str, Any], tmp_path: Path) -> None:
     # The schema's RunMetadata lists only run_name (and identified_objects); the portal adds the other two.
     portal_added = {"deposition_id", "last_updated_at"}
     assert errors(schema, "RunMetadata", {k: v for k, v in stored.items() if k not in portal_added}) == []
+
+
+def test_demo_tomogram_documents_match_the_portal_schema(
+    schema: dict[str, Any], published: tuple[DatasetPlan, LocalBucket, LocalBucket]
+) -> None:
+    from cryoet_assets.lib.tomograms import standardize_run
+
+    plan, deposit, staging = published
+    outcome = standardize_run(plan, "TS_001", deposit=deposit, output=staging)
+    assert outcome.failures == []
+    assert len(outcome.documents) == 2
+    for path, doc in outcome.documents.items():
+        stored = written(staging, path, doc)
+        assert errors(schema, "TomogramMetadata", stored) == [], path
+        assert stored["voxel_spacing"] in (10.0, 20.0) and stored["fiducial_alignment_status"] == "FIDUCIAL"
