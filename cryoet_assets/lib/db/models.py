@@ -28,6 +28,22 @@ def _parent(column: str) -> ForeignKey:
     return ForeignKey(column, ondelete="CASCADE")
 
 
+class AuthorColumns:
+    """The columns every portal author table shares (deposition_author, dataset_author, tomogram_author)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
+    orcid: Mapped[str | None] = mapped_column(String)
+    kaggle_id: Mapped[str | None] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    email: Mapped[str | None] = mapped_column(String)
+    affiliation_name: Mapped[str | None] = mapped_column(String)
+    affiliation_address: Mapped[str | None] = mapped_column(String)
+    affiliation_identifier: Mapped[str | None] = mapped_column(String)
+    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
+    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
+
+
 class Deposition(Base):
     """A deposition; `id` is the deposition identifier from its metadata (no surrogate key)."""
 
@@ -46,24 +62,13 @@ class Deposition(Base):
     key_photo_thumbnail_url: Mapped[str | None] = mapped_column(String)
 
 
-class DepositionAuthor(Base):
+class DepositionAuthor(AuthorColumns, Base):
     """An author of a deposition, in `author_list_order`."""
 
     __tablename__ = "deposition_author"
     __table_args__ = (UniqueConstraint("deposition_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
-    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
-    orcid: Mapped[str | None] = mapped_column(String)
-    kaggle_id: Mapped[str | None] = mapped_column(String)
-    name: Mapped[str] = mapped_column(String, nullable=False)
-    email: Mapped[str | None] = mapped_column(String)
-    affiliation_name: Mapped[str | None] = mapped_column(String)
-    affiliation_address: Mapped[str | None] = mapped_column(String)
-    affiliation_identifier: Mapped[str | None] = mapped_column(String)
-    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
-    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class DepositionType(Base):
@@ -119,24 +124,13 @@ class Dataset(Base):
     file_size: Mapped[float | None] = mapped_column(Float)
 
 
-class DatasetAuthor(Base):
+class DatasetAuthor(AuthorColumns, Base):
     """An author of a dataset, in `author_list_order`."""
 
     __tablename__ = "dataset_author"
     __table_args__ = (UniqueConstraint("dataset_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
-    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
-    orcid: Mapped[str | None] = mapped_column(String)
-    kaggle_id: Mapped[str | None] = mapped_column(String)
-    name: Mapped[str] = mapped_column(String, nullable=False)
-    email: Mapped[str | None] = mapped_column(String)
-    affiliation_name: Mapped[str | None] = mapped_column(String)
-    affiliation_address: Mapped[str | None] = mapped_column(String)
-    affiliation_identifier: Mapped[str | None] = mapped_column(String)
-    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
-    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class DatasetFunding(Base):
@@ -228,21 +222,10 @@ class Tomogram(Base):
     last_modified_date: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
 
 
-class TomogramAuthor(Base):
+class TomogramAuthor(AuthorColumns, Base):
     """An author of a tomogram, in `author_list_order`."""
 
     __tablename__ = "tomogram_author"
     __table_args__ = (UniqueConstraint("tomogram_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tomogram_id: Mapped[int] = mapped_column(Integer, _parent("tomogram.id"), nullable=False, index=True)
-    author_list_order: Mapped[int] = mapped_column(Integer, nullable=False)
-    orcid: Mapped[str | None] = mapped_column(String)
-    kaggle_id: Mapped[str | None] = mapped_column(String)
-    name: Mapped[str] = mapped_column(String, nullable=False)
-    email: Mapped[str | None] = mapped_column(String)
-    affiliation_name: Mapped[str | None] = mapped_column(String)
-    affiliation_address: Mapped[str | None] = mapped_column(String)
-    affiliation_identifier: Mapped[str | None] = mapped_column(String)
-    corresponding_author_status: Mapped[bool | None] = mapped_column(Boolean)
-    primary_author_status: Mapped[bool | None] = mapped_column(Boolean)
