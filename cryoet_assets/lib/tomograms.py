@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryoet_assets.lib import paths
+from cryoet_assets.lib.documents import read_json
 from cryoet_assets.lib.plan import DatasetPlan, TomogramPlan
 from cryoet_assets.lib.storage import Bucket
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource, open_volume
@@ -43,7 +44,7 @@ def existing_ids(output: Bucket, dataset_id: str, run_name: str) -> dict[str, in
         if not folder.isdigit():
             continue
         try:
-            doc = json.loads(output.read_text(key))
+            doc = read_json(output, key)
             key_of = identity(doc, voxel_spacing=float(doc["voxel_spacing"]), deposition_id=doc["deposition_id"])
         except (ValueError, KeyError, TypeError, FileNotFoundError):
             continue

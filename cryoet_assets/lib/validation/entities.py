@@ -16,6 +16,8 @@ from cryoet_assets.lib.validation.metadata import (
     author_rows,
     basic_document_columns,
     basic_expectations,
+    expect_deposition_exists,
+    expect_document_object,
     json_type,
     non_empty,
     text,
@@ -48,8 +50,6 @@ def validate_dataset(
     doc: Any, *, path: str, photos: dict[str, bytes | None], deposition_exists: bool
 ) -> ValidationOutcome:
     """`dataset_metadata.json`: as for a deposition, plus the deposition named by `deposition_id` exists."""
-    import great_expectations.expectations as gxe
-
     return _authored_document(
         "dataset_metadata",
         "dataset",
@@ -57,7 +57,7 @@ def validate_dataset(
         path=path,
         photos=photos,
         extra={"deposition_exists": bool(deposition_exists)},
-        extra_expectations=[_deposition_exists(gxe)],
+        extra_expectations=[expect_deposition_exists()],
     )
 
 
@@ -75,7 +75,7 @@ def validate_run(doc: Any, *, path: str, dir_name: str, deposition_exists: bool)
         "deposition_exists": bool(deposition_exists),
     }
     expectations = [
-        _document_is_object(gxe),
+        expect_document_object(),
         gxe.ExpectColumnPairValuesToBeEqual(
             column_A="run_name",
             column_B="dir_name",
@@ -88,7 +88,7 @@ def validate_run(doc: Any, *, path: str, dir_name: str, deposition_exists: bool)
             value_set=["integer"],
             description="last_updated_at, when present, must be an integer",
         ),
-        _deposition_exists(gxe),
+        expect_deposition_exists(),
     ]
     frame = rows_frame([row], columns=list(row))
     return run_suite("run_metadata", frame, expectations, where_column="where")
@@ -175,7 +175,7 @@ def _authored_document(
     rows = [document_row, *author_rows(body, path=path), *photo_rows(body, path=path, photos=photos)]
     columns = [*document_row, *AUTHOR_COLUMNS, *PHOTO_COLUMNS]
     expectations = [
-        _document_is_object(gxe),
+        expect_document_object(),
         *non_empty(
             description,
             reason=f"{description} must be non-empty",
@@ -197,23 +197,6 @@ def _authored_document(
         *extra_expectations,
     ]
     return run_suite(suite, rows_frame(rows, columns=columns), expectations, where_column="where")
-
-
-def _document_is_object(gxe: Any) -> Any:
-    return gxe.ExpectColumnValuesToBeInSet(
-        column="document_type", value_set=["object"], description="the metadata file must hold a JSON object"
-    )
-
-
-def _deposition_exists(gxe: Any) -> Any:
-    return gxe.ExpectColumnValuesToBeInSet(
-        column="deposition_exists",
-        value_set=[True],
-        description=(
-            "the deposition named by deposition_id must have "
-            "depositions_metadata/{id}/deposition_metadata.json"
-        ),
-    )
 
 
 def _float_or_none(name: object) -> float | None:

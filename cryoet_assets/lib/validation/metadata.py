@@ -137,3 +137,26 @@ def basic_expectations() -> list:
             whitespace_reason="author name is only whitespace",
         ),
     ]
+
+
+def expect_document_object() -> Any:
+    """The metadata file holds a JSON object (over the `document_type` column, see `type_name`)."""
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeInSet(
+        column="document_type", value_set=["object"], description="the metadata file must hold a JSON object"
+    )
+
+
+def expect_deposition_exists() -> Any:
+    """The deposition a document names is published (over a boolean `deposition_exists` column)."""
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeInSet(
+        column="deposition_exists",
+        value_set=[True],
+        description=(
+            "the deposition named by deposition_id must have "
+            "depositions_metadata/{id}/deposition_metadata.json"
+        ),
+    )

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cryoet_assets.lib.mrc_header import HEADER_BYTES
 from cryoet_assets.lib.storage import CHUNK_SIZE, Bucket, UnsafePathError, safe_key
 from cryoet_assets.lib.validation.gx import rows_frame, run_suite
 from cryoet_assets.lib.validation.metadata import (
@@ -30,6 +31,8 @@ from cryoet_assets.lib.validation.metadata import (
     author_rows,
     basic_document_columns,
     basic_expectations,
+    expect_deposition_exists,
+    expect_document_object,
     type_name,
 )
 from cryoet_assets.lib.validation.outcome import ValidationOutcome
@@ -46,7 +49,6 @@ EXTENDED_HEADER_TYPES = ("CCP4", "MRCO", "SERI", "AGAR", "FEI1", "FEI2", "HDF5")
 MACHINE_STAMP = r"^0x44 0x4[14] |^0x11 0x11 "
 SPACING_TOLERANCE = 0.001
 DISK_SIZE_TOLERANCE = 2**20
-HEADER_BYTES = 1024
 THUMBNAIL_MIN_HEIGHT = 100
 SNAPSHOT_MIN_HEIGHT = 384
 KEY_PHOTO_ASPECT_RATIO = 4 / 3
@@ -452,11 +454,7 @@ def _document_expectations(spacing: float) -> list:
     import great_expectations.expectations as gxe
 
     return [
-        gxe.ExpectColumnValuesToBeInSet(
-            column="document_type",
-            value_set=["object"],
-            description="the metadata file must hold a JSON object",
-        ),
+        expect_document_object(),
         gxe.ExpectColumnValuesToBeInSet(
             column="key_photo_missing",
             value_set=[""],
@@ -480,14 +478,7 @@ def _document_expectations(spacing: float) -> list:
             ignore_row_if="both_values_are_missing",
             description=f"voxel_spacing must equal its VoxelSpacing folder's value ({spacing})",
         ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="deposition_exists",
-            value_set=[True],
-            description=(
-                "the deposition named by deposition_id must have "
-                "depositions_metadata/{id}/deposition_metadata.json"
-            ),
-        ),
+        expect_deposition_exists(),
         gxe.ExpectColumnPairValuesToBeEqual(
             column_A="zarr_files",
             column_B="omezarr_dir_name",

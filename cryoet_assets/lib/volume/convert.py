@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoet_assets.lib.mrc_header import HEADER_BYTES
 from cryoet_assets.lib.volume.key_images import ProjectionAccumulator
 from cryoet_assets.lib.volume.memory import reuse_freed_memory
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource
@@ -92,7 +93,6 @@ class Conversion:
 
     mrc_path: Path
     zarr_path: Path
-    shape: tuple[int, int, int]
     voxel_spacing: float
     scales: list[dict[str, int]]
     stats: VolumeStats
@@ -118,8 +118,8 @@ def convert_tomogram(
     started = time.perf_counter()
     spacing = round(float(voxel_spacing), 3)
     if not spacing > 0:
-        raise VolumeError(f"{source.path}: voxel spacing {voxel_spacing!r} must be positive")
-    name = getattr(source, "display_name", str(source.path))
+        raise VolumeError(f"{source.display_name}: voxel spacing {voxel_spacing!r} must be positive")
+    name = source.display_name
     abort = threading.Event()
     projection = ProjectionAccumulator(source.shape)
     stats = VolumeStats()
@@ -157,7 +157,6 @@ def convert_tomogram(
     return Conversion(
         mrc_path=mrc_path,
         zarr_path=zarr_path,
-        shape=source.shape,
         voxel_spacing=spacing,
         scales=[{"z": z, "y": y, "x": x} for z, y, x in shapes],
         stats=stats,
@@ -181,8 +180,7 @@ def _create_mrc(source: VolumeSource, path: Path, *, spacing: float) -> None:
         exttyp=carried.exttyp if extended is not None else None,
     ) as mrc:
         header = mrc.header
-        mrc.voxel_size = spacing
-        header.cella = tuple(spacing * n for n in (source.shape[2], source.shape[1], source.shape[0]))
+        mrc.voxel_size = spacing  # cella = spacing × m, and new_mmap made m equal to n
         if extended is None:
             header.exttyp = b"MRCO"
         if carried.extra1:
@@ -205,7 +203,7 @@ def _write_mrc_data(
     row_bytes = nx * 4
     planes = max(1, MRC_SLAB_VOXELS // (ny * nx))
     rows = ny if planes > 1 else max(1, min(ny, MRC_SLAB_VOXELS // nx))
-    offset = 1024 + len(source.carried.extended_header)
+    offset = HEADER_BYTES + len(source.carried.extended_header)
     buffer: np.ndarray | None = None
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -239,7 +237,7 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
 
 
 def _finish_mrc(path: Path, *, stats: VolumeStats) -> None:
-    """Statistics and the portal's label into the header, rewriting only its 1024 bytes.
+    """Statistics and the portal's label into the header, rewriting only the header's bytes.
 
     (Opening the file with mrcfile again would map the data and flush it to disk on close.)
     """
@@ -247,7 +245,7 @@ def _finish_mrc(path: Path, *, stats: VolumeStats) -> None:
 
     stamp = time.strftime("%a %b %d %H:%M:%S %Y")
     with open(path, "r+b") as handle:
-        header = np.frombuffer(handle.read(1024), dtype=mrcfile.dtypes.HEADER_DTYPE).copy()[0]
+        header = np.frombuffer(handle.read(HEADER_BYTES), dtype=mrcfile.dtypes.HEADER_DTYPE).copy()[0]
         header["dmin"] = stats.minimum
         header["dmax"] = stats.maximum
         header["dmean"] = stats.mean

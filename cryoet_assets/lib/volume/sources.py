@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-HEADER_BYTES = 1024
+from cryoet_assets.lib.mrc_header import HEADER_BYTES, parse_header, voxel_size
+
 # Modes a tomogram may come in (MRC2014): int8, int16, float32, uint16, float16. Complex modes 3/4 and
 # packed 4-bit (101) are not volumes the portal standardizes.
 SUPPORTED_MODES = {0: "i1", 1: "i2", 2: "f4", 6: "u2", 12: "f2"}
@@ -47,7 +48,11 @@ class VolumeSource:
     shape: tuple[int, int, int]
     dtype: np.dtype
     voxel_size: float
+    display_name: str = ""  # what errors call the source (its deposit URI); the local path by default
     carried: MrcHeaderFacts = field(default_factory=MrcHeaderFacts)
+
+    def __post_init__(self) -> None:
+        self.display_name = self.display_name or str(self.path)
 
     @property
     def nbytes(self) -> int:
@@ -71,23 +76,14 @@ class MrcSource(VolumeSource):
     """An MRC/REC file on local disk, checked against its header before any data is read."""
 
     def __init__(self, path: Path, *, display_name: str | None = None) -> None:
-        import mrcfile.dtypes
-        import mrcfile.utils
-
         name = display_name or str(path)
         size = path.stat().st_size
-        if size < HEADER_BYTES:
-            raise VolumeError(f"{name}: {size} bytes is too short for an MRC file (the header alone is 1024)")
         with open(path, "rb") as handle:
             raw = handle.read(HEADER_BYTES)
-        header = np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE, count=1)[0]
-        if header["map"] != b"MAP ":
-            raise VolumeError(f"{name}: not an MRC file (bytes 208-211 are {bytes(header['map'])!r}, not 'MAP ')")
         try:
-            byte_order = mrcfile.utils.byte_order_from_machine_stamp(header["machst"])
-        except ValueError:
-            byte_order = "<"
-        header = np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE.newbyteorder(byte_order), count=1)[0]
+            header = parse_header(raw, name=name)
+        except ValueError as exc:
+            raise VolumeError(str(exc)) from None
         mode = int(header["mode"])
         if mode not in SUPPORTED_MODES:
             raise VolumeError(
@@ -100,7 +96,7 @@ class MrcSource(VolumeSource):
         nsymbt = int(header["nsymbt"])
         if nsymbt < 0:
             raise VolumeError(f"{name}: header nsymbt={nsymbt} (extended header size) is negative")
-        dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(byte_order)
+        dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(header.dtype["nx"].byteorder)
         offset = HEADER_BYTES + nsymbt
         expected = offset + nx * ny * nz * dtype.itemsize
         if size < expected:
@@ -113,8 +109,6 @@ class MrcSource(VolumeSource):
                 f"{name}: header dimensions do not match the file size: nx={nx} ny={ny} nz={nz}, mode {mode} "
                 f"and a {nsymbt}-byte extended header make {expected} bytes but the file has {size}"
             )
-        my, cell_y = int(header["my"]), float(header["cella"]["y"])
-        voxel = cell_y / my if my > 0 and np.isfinite(cell_y) else 0.0
         with open(path, "rb") as handle:
             handle.seek(HEADER_BYTES)
             extended = handle.read(nsymbt)
@@ -122,7 +116,8 @@ class MrcSource(VolumeSource):
             path=path,
             shape=(nz, ny, nx),
             dtype=dtype,
-            voxel_size=voxel,
+            voxel_size=voxel_size(header),
+            display_name=name,
             carried=MrcHeaderFacts(
                 extended_header=extended,
                 exttyp=bytes(header["exttyp"]),
@@ -131,7 +126,6 @@ class MrcSource(VolumeSource):
                 dmax=float(header["dmax"]),
             ),
         )
-        self.display_name = name
         self._offset = offset
         self._file = open(path, "rb")
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -209,8 +203,9 @@ class ZarrSource(VolumeSource):
             raise VolumeError(f"{name}: level {level0!r} has {array.ndim} dimensions; a tomogram needs 3 (z, y, x)")
         if array.dtype.kind not in "iuf":
             raise VolumeError(f"{name}: level {level0!r} has dtype {array.dtype}; a tomogram needs real numbers")
-        super().__init__(path=path, shape=tuple(int(n) for n in array.shape), dtype=array.dtype, voxel_size=voxel)
-        self.display_name = name
+        super().__init__(
+            path=path, shape=tuple(int(n) for n in array.shape), dtype=array.dtype, voxel_size=voxel, display_name=name
+        )
         self._array = array
 
     def read_block(self, out: np.ndarray, z: slice, y: slice, x: slice) -> None:
