@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cryoet_assets.lib.config.models import Tomogram
 from cryoet_assets.lib.config.templates import (
     TemplateError,
     expand_metadata,
@@ -287,7 +288,10 @@ class Planner:
                     continue
                 try:
                     metadata = expand_metadata(
-                        entity.get("metadata") or {}, self.run_data(run_name), field=f"{field}.metadata"
+                        entity.get("metadata") or {},
+                        self.run_data(run_name),
+                        field=f"{field}.metadata",
+                        model=Tomogram,
                     )
                 except TemplateError as exc:
                     raise PlanError(f"{self.provenance.path}: {exc}") from exc

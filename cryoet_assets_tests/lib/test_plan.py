@@ -307,3 +307,15 @@ def test_voxel_spacing_from_tomogram_headers(local: Deposit) -> None:
         local.plan()
     assert "voxel_spacings[0].sources.tomogram_header" in str(raised.value)
     assert "TS_002.mrc: not an MRC file" in str(raised.value)
+
+
+def test_templates_in_tomogram_number_fields_resolve_to_the_field_type(local: Deposit) -> None:
+    # The portal's validator accepts any formatted-string form in a number field of a tomogram (facts §1.7);
+    # the plan fills it from the run map with the field's own type.
+    text = local.configs.read_text(local.demo.config_key)
+    text = text.replace("voxel_spacing: 'float {voxel_spacing}'", "voxel_spacing: '{voxel_spacing}'")
+    text = text.replace("tomogram_version: 1", "tomogram_version: 'int {voxel_spacing}'")
+    local.configs.write_bytes(local.demo.config_key, text.encode())
+    metadata = local.plan().run("TS_002").tomograms[0].metadata
+    assert metadata["voxel_spacing"] == 10.0 and type(metadata["voxel_spacing"]) is float
+    assert metadata["tomogram_version"] == 10.0 and type(metadata["tomogram_version"]) is float

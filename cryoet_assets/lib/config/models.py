@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import Enum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -64,37 +64,117 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+class Number:
+    """A schema `number`/`integer` field: booleans rejected, ints kept, optional bounds and templates.
+
+    `template` says which formatted strings the field accepts in place of a number: `"float"` or
+    `"int"` (only that form, as the schema's pattern says), or `"any"` (`{column}`, `int {column}` and
+    `float {column}`). `"any"` is for the parts of a config where the portal's validator swaps formatted
+    strings for placeholder numbers before it checks types (`tiltseries`, `tomograms` and every
+    `sources` list, facts §1.7). Bounds apply to numbers; a template is checked against them once
+    ingestion has filled it from the run map (`resolve`).
+    """
+
+    __slots__ = ("kind", "minimum", "maximum", "template")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        template: str | None = None,
+    ) -> None:
+        if kind not in ("integer", "number") or template not in (None, "float", "int", "any"):
+            raise ValueError(f"bad Number({kind!r}, template={template!r})")
+        self.kind = kind
+        self.minimum = minimum
+        self.maximum = maximum
+        self.template = template
+
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: Any) -> Any:
+        return PlainValidator(self.check).__get_pydantic_core_schema__(source_type, handler)
+
+    @property
+    def expected(self) -> str:
+        """What the field accepts, for error messages."""
+        text = "an integer" if self.kind == "integer" else "a number"
+        if self.template == "any":
+            return f"{text} or a template ('{{column}}', 'int {{column}}' or 'float {{column}}')"
+        if self.template is not None:
+            return f"{text} or a {_TEMPLATES[self.template][1]} template"
+        return text
+
+    def accepts_template(self, value: str) -> bool:
+        """Is `value` a formatted string this field accepts in place of a number?"""
+        if self.template == "any":
+            return template_form(value) is not None
+        return self.template is not None and bool(_TEMPLATES[self.template][0].match(value))
+
+    def check(self, value: Any) -> Any:
+        """Validate a config value: a number within bounds (an integral float kept as int for integers)."""
+        if isinstance(value, str) and self.accepts_template(value):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(f"expected {self.expected}, got {describe(value)}")
+        return self._bounded(value)
+
+    def resolve(self, text: str) -> int | float:
+        """The number a filled-in template gives this field: float for `number`, int for `integer`.
+
+        Raises ValueError (the reason, without the field) when `text` is not such a number or is out
+        of bounds.
+        """
+        stripped = text.strip()
+        try:
+            number: int | float = int(stripped) if stripped.lstrip("+-").isdigit() else float(stripped)
+        except ValueError:
+            article = "an integer" if self.kind == "integer" else "a number"
+            raise ValueError(f"{text!r} is not {article}") from None
+        try:
+            value = self._bounded(number)
+        except PydanticCustomError as exc:
+            raise ValueError(exc.message()) from None
+        return value if self.kind == "integer" else float(value)
+
+    def _bounded(self, value: int | float) -> int | float:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise _fail(f"expected a finite number, got {value!r}")
+            if self.kind == "integer":
+                if not value.is_integer():
+                    raise _fail(f"expected an integer, got {value!r}")
+                value = int(value)
+        if self.minimum is not None and value < self.minimum:
+            raise _fail(f"must be at least {self.minimum}, got {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise _fail(f"must be at most {self.maximum}, got {value!r}")
+        return value
+
+    def __repr__(self) -> str:
+        return (
+            f"Number({self.kind!r}, minimum={self.minimum!r}, maximum={self.maximum!r}, "
+            f"template={self.template!r})"
+        )
+
+
 def scalar(
     kind: str,
     *,
     minimum: float | None = None,
     maximum: float | None = None,
     template: str | None = None,
-) -> PlainValidator:
-    """Validator of a schema `number`/`integer` (booleans rejected, ints kept), optionally or a template."""
-    expected = "an integer" if kind == "integer" else "a number"
-    if template is not None:
-        expected += f" or a {_TEMPLATES[template][1]} template"
+) -> Number:
+    """Validator of a schema `number`/`integer` (see `Number`)."""
+    return Number(kind, minimum=minimum, maximum=maximum, template=template)
 
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and template is not None and _TEMPLATES[template][0].match(value):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(f"expected {expected}, got {describe(value)}")
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise _fail(f"expected a finite number, got {value!r}")
-            if kind == "integer":
-                if not value.is_integer():
-                    raise _fail(f"expected an integer, got {value!r}")
-                value = int(value)
-        if minimum is not None and value < minimum:
-            raise _fail(f"must be at least {minimum}, got {value!r}")
-        if maximum is not None and value > maximum:
-            raise _fail(f"must be at most {maximum}, got {value!r}")
-        return value
 
-    return PlainValidator(check)
+def template_form(value: str) -> str | None:
+    """`"str"`, `"int"` or `"float"` when `value` is a formatted string `{col}`, `int {col}` or `float {col}`."""
+    for form, (regex, _) in _TEMPLATES.items():
+        if regex.match(value):
+            return form
+    return None
 
 
 def choice(*enums: type[Enum], template: bool) -> PlainValidator:
@@ -694,7 +774,7 @@ class AnnotationGlobalCaptionFile(ConfigModel):
 class AnnotationInstanceSegmentationFile(ConfigModel):
     """The schema object `AnnotationInstanceSegmentationFile`."""
 
-    binning: Annotated[int | float, scalar("number", minimum=0)] | None = None
+    binning: Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None = None
     file_format: Annotated[InstanceSegmentationAnnotationFileFormatEnum | None, NOT_NULL] = None
     filter_value: StrictStr | None = None
     glob_string: StrictStr | None = None
@@ -719,7 +799,7 @@ class AnnotationInstanceSegmentationMaskFile(ConfigModel):
 class AnnotationOrientedPointFile(ConfigModel):
     """The schema object `AnnotationOrientedPointFile`."""
 
-    binning: Annotated[int | float, scalar("number", minimum=0)] | None = None
+    binning: Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None = None
     file_format: Annotated[OrientedPointAnnotationFileFormatEnum | None, NOT_NULL] = None
     filter_value: StrictStr | None = None
     glob_string: StrictStr | None = None
@@ -749,7 +829,7 @@ class AnnotationParentFilters(ConfigModel):
 class AnnotationPointFile(ConfigModel):
     """The schema object `AnnotationPointFile`."""
 
-    binning: Annotated[int | float, scalar("number", minimum=0)] | None = None
+    binning: Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None = None
     columns: StrictStr | None = None
     delimiter: StrictStr | None = None
     file_format: Annotated[PointAnnotationFileFormatEnum | None, NOT_NULL] = None
@@ -778,9 +858,9 @@ class AnnotationSemanticSegmentationMaskFile(ConfigModel):
     glob_strings: list[StrictStr] | None = None
     is_portal_standard: StrictBool | None = None
     is_visualization_default: StrictBool | None = None
-    mask_label: Annotated[int, scalar("integer")] | None = None
+    mask_label: Annotated[int | str, scalar("integer", template="any")] | None = None
     rescale: StrictBool | None = None
-    threshold: Annotated[int | float, scalar("number")] | None = None
+    threshold: Annotated[int | float | str, scalar("number", template="any")] | None = None
 
 
 class AnnotationTriangularMeshFile(ConfigModel):
@@ -791,7 +871,7 @@ class AnnotationTriangularMeshFile(ConfigModel):
     glob_strings: list[StrictStr] | None = None
     is_portal_standard: StrictBool | None = None
     is_visualization_default: StrictBool | None = None
-    scale_factor: Annotated[int | float, scalar("number", minimum=0)] | None = None
+    scale_factor: Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None = None
 
 
 class AnnotationTriangularMeshGroupFile(ConfigModel):
@@ -803,7 +883,7 @@ class AnnotationTriangularMeshGroupFile(ConfigModel):
     is_portal_standard: StrictBool | None = None
     is_visualization_default: StrictBool | None = None
     name: StrictStr | None = None
-    scale_factor: Annotated[int | float, scalar("number", minimum=0)] | None = None
+    scale_factor: Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None = None
 
 
 class AnnotationSource(SourceEntry):
@@ -1377,36 +1457,36 @@ class MicroscopeOpticalSetup(ConfigModel):
 class TiltRange(ConfigModel):
     """The schema object `TiltRange`."""
 
-    max: Annotated[int | float | str, scalar("number", minimum=-90, maximum=90, template="float")]
-    min: Annotated[int | float | str, scalar("number", minimum=-90, maximum=90, template="float")]
+    max: Annotated[int | float | str, scalar("number", minimum=-90, maximum=90, template="any")]
+    min: Annotated[int | float | str, scalar("number", minimum=-90, maximum=90, template="any")]
 
 
 class TiltSeries(ConfigModel):
     """The schema object `TiltSeries`."""
 
-    acceleration_voltage: Annotated[int | float, scalar("number", minimum=20000)]
+    acceleration_voltage: Annotated[int | float | str, scalar("number", minimum=20000, template="any")]
     aligned_tiltseries_binning: (
-        Annotated[int | float | str, scalar("number", minimum=0, template="float")] | None
+        Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None
     ) = None
     binning_from_frames: (
-        Annotated[int | float | str, scalar("number", minimum=0, template="float")] | None
+        Annotated[int | float | str, scalar("number", minimum=0, template="any")] | None
     ) = None
     camera: CameraDetails
     data_acquisition_software: StrictStr
-    frames_count: Annotated[int, scalar("integer")] | None = None
+    frames_count: Annotated[int | str, scalar("integer", template="any")] | None = None
     is_aligned: StrictBool
     microscope: MicroscopeDetails
     microscope_optical_setup: MicroscopeOpticalSetup
-    pixel_spacing: Annotated[int | float | str, scalar("number", minimum=0.001, template="float")]
+    pixel_spacing: Annotated[int | float | str, scalar("number", minimum=0.001, template="any")]
     related_empiar_entry: Annotated[StrictStr, TILT_SERIES_RELATED_EMPIAR_ENTRY_PATTERN] | None = None
-    spherical_aberration_constant: Annotated[int | float | str, scalar("number", minimum=0, template="float")]
+    spherical_aberration_constant: Annotated[int | float | str, scalar("number", minimum=0, template="any")]
     tilt_alignment_software: StrictStr | None = None
-    tilt_axis: Annotated[int | float | str, scalar("number", minimum=-360, maximum=360, template="float")]
+    tilt_axis: Annotated[int | float | str, scalar("number", minimum=-360, maximum=360, template="any")]
     tilt_range: TiltRange
-    tilt_series_quality: Annotated[int | str, scalar("integer", minimum=1, maximum=5, template="int")]
-    tilt_step: Annotated[int | float | str, scalar("number", minimum=0, maximum=90, template="float")]
+    tilt_series_quality: Annotated[int | str, scalar("integer", minimum=1, maximum=5, template="any")]
+    tilt_step: Annotated[int | float | str, scalar("number", minimum=0, maximum=90, template="any")]
     tilting_scheme: StrictStr
-    total_flux: Annotated[int | float | str, scalar("number", minimum=0, template="float")]
+    total_flux: Annotated[int | float | str, scalar("number", minimum=0, template="any")]
 
 
 class DestinationMetadataFilterKeyPair(ConfigModel):
@@ -1459,17 +1539,17 @@ class TiltSeriesEntity(ConfigModel):
 class TomogramOffset(ConfigModel):
     """The schema object `TomogramOffset`."""
 
-    x: Annotated[int, scalar("integer")]
-    y: Annotated[int, scalar("integer")]
-    z: Annotated[int, scalar("integer")]
+    x: Annotated[int | str, scalar("integer", template="any")]
+    y: Annotated[int | str, scalar("integer", template="any")]
+    z: Annotated[int | str, scalar("integer", template="any")]
 
 
 class TomogramSize(ConfigModel):
     """The schema object `TomogramSize`."""
 
-    x: Annotated[int, scalar("integer", minimum=0)]
-    y: Annotated[int, scalar("integer", minimum=0)]
-    z: Annotated[int, scalar("integer", minimum=0)]
+    x: Annotated[int | str, scalar("integer", minimum=0, template="any")]
+    y: Annotated[int | str, scalar("integer", minimum=0, template="any")]
+    z: Annotated[int | str, scalar("integer", minimum=0, template="any")]
 
 
 class Tomogram(ConfigModel):
@@ -1489,8 +1569,8 @@ class Tomogram(ConfigModel):
     reconstruction_method: TomogramReconstructionMethodValue
     reconstruction_software: StrictStr
     size: TomogramSize | None = None
-    tomogram_version: Annotated[int | float, scalar("number", minimum=0)]
-    voxel_spacing: Annotated[int | float | str, scalar("number", minimum=0.001, template="float")]
+    tomogram_version: Annotated[int | float | str, scalar("number", minimum=0, template="any")]
+    voxel_spacing: Annotated[int | float | str, scalar("number", minimum=0.001, template="any")]
 
 
 class TomogramParent(ConfigModel):
@@ -1540,7 +1620,7 @@ class VoxelSpacingLiteral(ConfigModel):
     """The schema object `VoxelSpacingLiteral`."""
 
     value: Annotated[
-        list[Annotated[int | float | str, scalar("number", template="float")]], Field(min_length=1)
+        list[Annotated[int | float | str, scalar("number", template="any")]], Field(min_length=1)
     ]
 
 
@@ -1743,3 +1823,29 @@ ENTITY_SECTIONS: tuple[str, ...] = tuple(
 ANNOTATION_SHAPES: tuple[str, ...] = tuple(
     info.alias or name for name, info in AnnotationSource.model_fields.items() if name not in FILTER_KEYS
 )
+
+
+def field_spec(model: type[BaseModel], key: str) -> Number | type[BaseModel] | None:
+    """What the YAML key `key` of `model` holds: a `Number` field, a nested model (also for a list of
+    models) or None (anything else, or an unknown key)."""
+    for name, info in model.model_fields.items():
+        if key in (info.alias, name):
+            for item in info.metadata:
+                if isinstance(item, Number):
+                    return item
+            return _annotation_spec(info.annotation)
+    return None
+
+
+def _annotation_spec(annotation: Any) -> Number | type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is Annotated:
+        for item in annotation.__metadata__:
+            if isinstance(item, Number):
+                return item
+    for argument in get_args(annotation):
+        spec = _annotation_spec(argument)
+        if spec is not None:
+            return spec
+    return None

@@ -9,7 +9,17 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from cryoet_assets.lib.config.models import FLOAT_TEMPLATE, INT_TEMPLATE, STRING_TEMPLATE, ConfigModel
+from pydantic import BaseModel
+
+from cryoet_assets.lib.config.models import (
+    FLOAT_TEMPLATE,
+    INT_TEMPLATE,
+    STRING_TEMPLATE,
+    ConfigModel,
+    Number,
+    field_spec,
+    template_form,
+)
 
 RUN_NAME_COLUMN = "run_name"
 _VARIABLE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -57,25 +67,40 @@ def format_template(template: str, variables: Mapping[str, object], *, field: st
         raise TemplateError(f"{field}: cannot format template {template!r}: {exc}") from None
 
 
-def expand_metadata(metadata: Any, row: Mapping[str, str], *, field: str) -> Any:
+def expand_metadata(
+    metadata: Any, row: Mapping[str, str], *, field: str, model: type[BaseModel] | None = None
+) -> Any:
     """Copy of `metadata` with run-map templates filled from `row`, recursively through mappings and lists.
 
     `"{col}"` becomes the row's text, `"float {col}"` / `"int {col}"` its value cast to float / int; any
     other string with `{...}` fields is formatted from the row. A config model is expanded as its
-    `yaml_data()`.
+    `yaml_data()`, typed by its own class.
+
+    With `model` (the config model class of `metadata`, e.g. `Tomogram`), a template in a number field
+    gives the field's type whatever its form: a float for a `number` (so `int {col}` in `tilt_range.min`
+    gives -60.0), an int for an `integer` (so `float {col}` holding "4.0" gives 4), and the value must
+    be within the field's schema bounds. Raises TemplateError naming the field and column when a
+    column is missing or its text is not such a number.
     """
     if isinstance(metadata, ConfigModel):
+        model = model or type(metadata)
         metadata = metadata.yaml_data()
-    return _expand(metadata, row, field)
+    return _expand(metadata, row, field, model)
 
 
-def _expand(value: Any, row: Mapping[str, str], where: str) -> Any:
+def _expand(value: Any, row: Mapping[str, str], where: str, spec: Any) -> Any:
     if isinstance(value, Mapping):
-        return {key: _expand(item, row, f"{where}.{key}") for key, item in value.items()}
+        model = spec if isinstance(spec, type) and issubclass(spec, BaseModel) else None
+        return {
+            key: _expand(item, row, f"{where}.{key}", field_spec(model, key) if model else None)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_expand(item, row, f"{where}[{index}]") for index, item in enumerate(value)]
+        return [_expand(item, row, f"{where}[{index}]", spec) for index, item in enumerate(value)]
     if not isinstance(value, str) or "{" not in value:
         return value
+    if isinstance(spec, Number) and template_form(value) is not None:
+        return _number(value, row, where, spec)
     if FLOAT_TEMPLATE.match(value):
         return _cast(value, row, where, kind="float")
     if INT_TEMPLATE.match(value):
@@ -83,6 +108,18 @@ def _expand(value: Any, row: Mapping[str, str], where: str) -> Any:
     if STRING_TEMPLATE.match(value):
         return _column(_COLUMN.search(value).group(1), value, row, where)
     return format_template(value, row, field=where)
+
+
+def _number(template: str, row: Mapping[str, str], where: str, spec: Number) -> int | float:
+    column = _COLUMN.search(template).group(1)
+    text = str(_column(column, template, row, where))
+    try:
+        if template_form(template) == "int":
+            # `int {col}` asks for a whole number even in a float field, which then gets it as a float.
+            text = str(Number("integer").resolve(text))
+        return spec.resolve(text)
+    except ValueError as exc:
+        raise TemplateError(f"{where}: column {column!r} of template {template!r}: {exc}") from None
 
 
 def _column(column: str, template: str, row: Mapping[str, str], where: str) -> str:

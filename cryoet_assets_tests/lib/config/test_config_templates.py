@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from config_samples import VALID_YAML
 
+from cryoet_assets.lib.config import models
 from cryoet_assets.lib.config.loader import load_config
 from cryoet_assets.lib.config.templates import (
     TemplateError,
@@ -85,6 +86,88 @@ def test_expand_metadata_of_a_loaded_model() -> None:
     )
     assert expanded["tilt_series_quality"] == 5
     assert expanded["camera"] == {"manufacturer": "Gatan", "model": "K3"}
+
+
+def test_templates_in_number_fields_give_the_field_type_whatever_their_form() -> None:
+    metadata = {
+        "tilt_range": {"min": "int {tilt_min}", "max": "{tilt_max}"},
+        "tilt_axis": "float {axis}",
+        "tilt_series_quality": "float {quality}",
+        "frames_count": "{frames}",
+        "total_flux": "int {flux}",
+        "tilting_scheme": "{scheme}",
+        "camera": {"model": "{camera}"},
+    }
+    row = {
+        "tilt_min": "-60",
+        "tilt_max": "60.5",
+        "axis": "84.7",
+        "quality": "4.0",
+        "frames": "41",
+        "flux": "120",
+        "scheme": "dose-symmetric",
+        "camera": "K3",
+    }
+    expanded = expand_metadata(metadata, row, field="tiltseries[0].metadata", model=models.TiltSeries)
+    assert expanded == {
+        "tilt_range": {"min": -60.0, "max": 60.5},
+        "tilt_axis": 84.7,
+        "tilt_series_quality": 4,
+        "frames_count": 41,
+        "total_flux": 120.0,
+        "tilting_scheme": "dose-symmetric",
+        "camera": {"model": "K3"},
+    }
+    assert type(expanded["tilt_range"]["min"]) is float and type(expanded["total_flux"]) is float
+    assert type(expanded["tilt_series_quality"]) is int and type(expanded["frames_count"]) is int
+
+
+def test_a_loaded_config_with_an_int_template_in_a_float_field_resolves_to_floats() -> None:
+    text = VALID_YAML.replace("max: 60\n      min: -60", "max: int {tilt_range_max}\n      min: int {tilt_range_min}")
+    text = text.replace("voxel_spacing: 13.48", "voxel_spacing: '{vs}'")
+    config = load_config(text.encode(), source="portal-style.yaml")
+    row = {"run_name": "TS_01", "tilt_range_min": "-54", "tilt_range_max": "51", "quality": "3", "vs": "13.48"}
+    tiltseries = expand_metadata(config.tiltseries[0].metadata, row, field="tiltseries[0].metadata")
+    assert tiltseries["tilt_range"] == {"min": -54.0, "max": 51.0}
+    assert all(type(value) is float for value in tiltseries["tilt_range"].values())
+    # As the planner does it: the config as plain data, typed by the model class.
+    data = config.tomograms[0].metadata.yaml_data()
+    tomogram = expand_metadata(data, row, field="tomograms[0].metadata", model=models.Tomogram)
+    assert tomogram["voxel_spacing"] == 13.48 and tomogram["offset"] == {"x": 0, "y": 0, "z": 0}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "row", "message"),
+    [
+        (
+            {"tilt_range": {"min": "int {tilt_min}"}},
+            {"tilt_min": "-60.5"},
+            "tiltseries[0].metadata.tilt_range.min: column 'tilt_min' of template 'int {tilt_min}': "
+            "expected an integer, got -60.5",
+        ),
+        (
+            {"tilt_range": {"max": "{tilt_max}"}},
+            {"tilt_max": "95"},
+            "tiltseries[0].metadata.tilt_range.max: column 'tilt_max' of template '{tilt_max}': "
+            "must be at most 90, got 95",
+        ),
+        (
+            {"tilt_series_quality": "float {quality}"},
+            {"quality": "4.5"},
+            "tiltseries[0].metadata.tilt_series_quality: column 'quality' of template 'float {quality}': "
+            "expected an integer, got 4.5",
+        ),
+        (
+            {"pixel_spacing": "{pixel}"},
+            {"pixel": "n/a"},
+            "tiltseries[0].metadata.pixel_spacing: column 'pixel' of template '{pixel}': 'n/a' is not a number",
+        ),
+    ],
+)
+def test_typed_expansion_errors_name_the_field_column_and_reason(metadata: dict, row: dict, message: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        expand_metadata(metadata, row, field="tiltseries[0].metadata", model=models.TiltSeries)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
