@@ -42,16 +42,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def validate_config(files: list[Path]) -> int:
-    """Print one line per problem (file, YAML path, reason); 0 when every file is valid, else 1."""
-    from cryoet_assets.lib.config.validate import format_issues, validate_paths
+    """Print one line per problem (file, line, YAML path, reason; warnings marked `warning:`), then
+    `<file>: valid` for each file without errors; 0 when every file is valid, else 1."""
+    from cryoet_assets.lib.config.validate import format_issues, is_valid, validate_paths
 
     results = validate_paths(files)
     bad = 0
     for path, issues in results.items():
-        if issues:
+        for line in format_issues(issues):
+            print(line)
+        if not is_valid(issues):
             bad += 1
-            for line in format_issues(issues):
-                print(line)
+        elif issues:
+            print(f"{path}: valid ({len(issues)} warning{'s' if len(issues) > 1 else ''})")
         else:
             print(f"{path}: valid")
     print(f"{len(results) - bad} valid, {bad} invalid")

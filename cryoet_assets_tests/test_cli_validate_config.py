@@ -48,14 +48,41 @@ def test_a_broken_config_names_file_yaml_path_and_reason(
 
 
 def test_a_rule_violation_is_reported_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = GOOD.replace("list_glob: runs/TS_*", "list_glob: ../runs/TS_*")
-    path = tmp_path / "climb.yaml"
+    # Runs are found before any run exists: `{run_name}` cannot be used in their glob.
+    text = GOOD.replace("list_glob: runs/TS_*", "list_glob: '{run_name}/TS_*'")
+    path = tmp_path / "early.yaml"
     path.write_text(text)
     assert main(["validate-config", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"{path}:{line_number(text, 'list_glob: ../')}: runs[0].sources[0].source_glob.list_glob: ")
-    assert "'..'" in lines[0]
-    assert lines[-1] == "0 valid, 1 invalid"
+    where = f"{path}:{line_number(text, '{run_name}/TS_*')}: runs[0].sources[0].source_glob.list_glob: "
+    reason = "'{run_name}/TS_*' uses unknown variable {run_name}; known variables: "
+    assert lines[0].startswith(where + reason)
+    assert "dataset_name, " in lines[0] and ", run_name" not in lines[0]
+    assert lines[1:] == ["0 valid, 1 invalid"]
+
+
+def test_warnings_are_printed_and_the_file_stays_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.replace("value: [20.0]", "value: [35.0]").replace(
+        "list_glob: 'runs/{run_name}/{run_name}.mrc'", "list_glob: 'runs/{run_nam}/{run_name}.mrc'"
+    )
+    path = tmp_path / "20999.yaml"
+    path.write_text(text)
+    assert main(["validate-config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{path}:{line_number(text, 'value: [35.0]')}: "
+        "voxel_spacings[1].sources[0].literal.value[0]: warning: "
+        "voxel spacing 35.0 Å is outside the portal's range (1 Å, 30 Å), exclusive: the validation gate will "
+        "refuse its tomograms and annotations (facts §4.2)",
+        f"{path}:{line_number(text, '{run_nam}')}: tomograms[0].sources[0].source_glob.list_glob: warning: "
+        "'runs/{run_nam}/{run_name}.mrc' uses {run_nam}, which is not a built-in variable (did you mean "
+        "{run_name}?): it must be a column of run_data_map_file 'run_data_map.tsv', which is only read at "
+        "ingest time",
+        f"{path}: valid (2 warnings)",
+        "1 valid, 0 invalid",
+    ]
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

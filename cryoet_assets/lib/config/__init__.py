@@ -10,7 +10,7 @@ from cryoet_assets.lib.config.loader import (
     load_config_file,
 )
 from cryoet_assets.lib.config.models import IngestionConfig
-from cryoet_assets.lib.config.rules import NetworkRules, check_rules
+from cryoet_assets.lib.config.rules import RULES, NetworkRules, check_rules, check_warnings, config_issues
 from cryoet_assets.lib.config.templates import (
     TemplateError,
     expand_metadata,
@@ -18,20 +18,24 @@ from cryoet_assets.lib.config.templates import (
     parse_run_map,
     parse_two_column_map,
 )
-from cryoet_assets.lib.config.validate import exit_status, format_issues, validate_paths
+from cryoet_assets.lib.config.validate import exit_status, format_issues, is_valid, validate_paths
 
 __all__ = [
     "ConfigError",
     "ConfigIssue",
     "IngestionConfig",
     "NetworkRules",
+    "RULES",
     "TemplateError",
     "check_rules",
+    "check_warnings",
+    "config_issues",
     "exit_status",
     "expand_metadata",
     "format_issues",
     "format_template",
     "format_yaml_path",
+    "is_valid",
     "load_config",
     "load_config_file",
     "parse_run_map",

@@ -36,18 +36,34 @@ _FOREIGN_BOMS = (
 YamlPath = tuple[str | int, ...]
 
 
+ERROR = "error"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem found in a config file, located by YAML path and (when known) line."""
+    """One problem found in a config file, located by YAML path and (when known) line.
+
+    `severity` is ERROR (the config is refused) or WARNING (reported, never blocking); `rule` names the
+    rule of `rules.RULES` that found it ("" for structural and YAML problems).
+    """
 
     file: str
     yaml_path: str
     line: int | None
     message: str
+    severity: str = ERROR
+    rule: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         message = self.message.replace("\n", " ")
+        if not self.is_error:
+            message = f"{self.severity}: {message}"
         return f"{where}: {self.yaml_path}: {message}" if self.yaml_path else f"{where}: {message}"
 
 
@@ -72,8 +88,13 @@ def format_yaml_path(path: Sequence[str | int]) -> str:
     return text
 
 
-def load_config_file(path: str | PathLike[str]) -> IngestionConfig:
-    """Read and load the ingestion config at `path`; raise ConfigError naming every problem."""
+def load_config_file(
+    path: str | PathLike[str], *, warnings: list[ConfigIssue] | None = None
+) -> IngestionConfig:
+    """Read and load the ingestion config at `path`; raise ConfigError naming every problem.
+
+    Warnings of the YAML itself (see `load_config`) are appended to `warnings` when it is given.
+    """
     source = str(path)
     try:
         with Path(path).open("rb") as handle:
@@ -82,14 +103,20 @@ def load_config_file(path: str | PathLike[str]) -> IngestionConfig:
         raise ConfigError(
             [ConfigIssue(source, "", None, f"cannot read the file: {exc.strerror or exc}")]
         ) from None
-    return load_config(data, source=source)
+    return load_config(data, source=source, warnings=warnings)
 
 
-def load_config(data: bytes, *, source: str) -> IngestionConfig:
-    """Parse and validate config bytes (`source` names the file in issues); raise ConfigError if bad."""
+def load_config(data: bytes, *, source: str, warnings: list[ConfigIssue] | None = None) -> IngestionConfig:
+    """Parse and validate config bytes (`source` names the file in issues); raise ConfigError if bad.
+
+    A key given twice in one mapping is a warning, appended to `warnings` when it is given: YAML wants
+    keys unique, but the portal's loader (PyYAML) keeps the last value and accepts the file, and so
+    does this one.
+    """
     text = _decode(data, source=source)
     root = _compose(text, source=source)
-    _check_graph(root, source=source)
+    found: list[ConfigIssue] = []
+    _check_graph(root, source=source, warnings=found)
     plain = _construct(root, source=source)
     _check_version(plain, root, source=source)
     try:
@@ -97,6 +124,8 @@ def load_config(data: bytes, *, source: str) -> IngestionConfig:
     except ValidationError as exc:
         raise ConfigError(_validation_issues(exc, plain, root, source=source)) from None
     config._source_lines = SourceLines(functools.partial(node_line, root))
+    if warnings is not None:
+        warnings.extend(found)
     return config
 
 
@@ -121,11 +150,14 @@ def node_line(root: Node, path: Sequence[str | int]) -> int:
 
 def _mapping_entry(node: MappingNode, key: str) -> tuple[Node, Node] | None:
     merged: list[Node] = []
+    explicit: tuple[Node, Node] | None = None
     for key_node, value_node in node.value:
         if key_node.tag == _MERGE_TAG:
             merged.append(value_node)
         elif isinstance(key_node, ScalarNode) and key_node.value == key:
-            return key_node, value_node
+            explicit = (key_node, value_node)  # the last one, as the constructor keeps the last value
+    if explicit is not None:
+        return explicit
     for source in merged:
         candidates = source.value if isinstance(source, SequenceNode) else [source]
         for candidate in candidates:
@@ -243,13 +275,16 @@ def _children(node: Node) -> Iterator[Node]:
             yield value
 
 
-def _check_graph(root: Node, *, source: str) -> None:
-    """Reject unsafe tags, complex or duplicate keys, recursive aliases, deep nesting and alias bombs."""
+def _check_graph(root: Node, *, source: str, warnings: list[ConfigIssue]) -> None:
+    """Reject unsafe tags, complex keys, recursive aliases, deep nesting and alias bombs.
+
+    Duplicate keys are appended to `warnings`.
+    """
     expanded: dict[int, int] = {}
     on_stack: set[int] = set()
     stack: list[tuple[Node, Iterator[Node]]] = [(root, _children(root))]
     on_stack.add(id(root))
-    _check_node(root, source=source)
+    _check_node(root, source=source, warnings=warnings)
     while stack:
         node, pending = stack[-1]
         child = next(pending, None)
@@ -268,7 +303,7 @@ def _check_graph(root: Node, *, source: str) -> None:
                         f"the YAML is nested deeper than {MAX_NESTING_DEPTH} levels",
                         line=child.start_mark.line + 1,
                     )
-                _check_node(child, source=source)
+                _check_node(child, source=source, warnings=warnings)
                 on_stack.add(id(child))
                 stack.append((child, _children(child)))
             continue
@@ -294,7 +329,7 @@ def _reference_line(parent: Node, child: Node) -> int:
     return parent.start_mark.line + 1
 
 
-def _check_node(node: Node, *, source: str) -> None:
+def _check_node(node: Node, *, source: str, warnings: list[ConfigIssue]) -> None:
     line = node.start_mark.line + 1
     if isinstance(node, ScalarNode):
         if node.tag not in _SCALAR_TAGS and node.tag != _MERGE_TAG:
@@ -316,12 +351,19 @@ def _check_node(node: Node, *, source: str) -> None:
             if key.tag == _MERGE_TAG:
                 continue
             if (key.tag, key.value) in seen:
-                raise _issue(
-                    source,
-                    f"duplicate key {key.value!r} (first defined on line {seen[(key.tag, key.value)]})",
-                    line=key_line,
+                warnings.append(
+                    ConfigIssue(
+                        source,
+                        "",
+                        key_line,
+                        f"duplicate key {key.value!r} (first defined on line {seen[(key.tag, key.value)]}): "
+                        "the last value is used",
+                        severity=WARNING,
+                        rule="duplicate-key",
+                    )
                 )
-            seen[(key.tag, key.value)] = key_line
+            else:
+                seen[(key.tag, key.value)] = key_line
 
 
 def _construct(root: Node, *, source: str) -> dict[str, Any]:
@@ -369,18 +411,10 @@ def _check_version(plain: dict[str, Any], root: Node, *, source: str) -> None:
         return
     version = plain["version"]
     line = node_line(root, ("version",))
-    supported = ", ".join(SUPPORTED_VERSIONS)
     if not isinstance(version, str):
         raise _issue(
             source,
             f"must be a string such as '1.3.0', got {describe(version)} (quote it)",
-            line=line,
-            path=("version",),
-        )
-    if version not in SUPPORTED_VERSIONS:
-        raise _issue(
-            source,
-            f"unsupported config version {version!r}: supported versions are {supported}",
             line=line,
             path=("version",),
         )

@@ -170,7 +170,7 @@ def scalar(
 
 
 def template_form(value: str) -> str | None:
-    """`"str"`, `"int"` or `"float"` when `value` is a formatted string `{col}`, `int {col}` or `float {col}`."""
+    """Which formatted string `value` is: "str" ({col}), "int" (int {col}), "float" (float {col}) or None."""
     for form, (regex, _) in _TEMPLATES.items():
         if regex.match(value):
             return form

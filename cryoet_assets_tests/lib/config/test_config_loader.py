@@ -151,27 +151,31 @@ def test_supported_versions_load_as_is(version: str) -> None:
     assert config.version == version
 
 
-def test_unsupported_version() -> None:
-    issue = only_issue(VALID_YAML.replace("version: 1.3.0", "version: 2.0.0").encode())
-    assert (issue.yaml_path, issue.line) == ("version", 1)
-    assert (
-        issue.message
-        == "unsupported config version '2.0.0': supported versions are 1.0.0, 1.1.0, 1.2.0, 1.3.0"
-    )
+def test_an_unknown_version_loads_and_only_a_number_is_refused() -> None:
+    # The schema's `version` is any string; an unknown one is a warning of the rules (config-version).
+    assert load_config(VALID_YAML.replace("version: 1.3.0", "version: 2.0.0").encode(), source="v.yaml")
     issue = only_issue(VALID_YAML.replace("version: 1.3.0", "version: 1.3").encode())
+    assert (issue.yaml_path, issue.line) == ("version", 1)
     assert issue.message == "must be a string such as '1.3.0', got the number 1.3 (quote it)"
 
 
-def test_duplicate_key_is_named() -> None:
+def test_a_duplicate_key_is_a_warning_and_the_last_value_wins() -> None:
     data = VALID_YAML.replace(
         "  source_prefix: lab/deposit\n", "  source_prefix: lab/deposit\n  source_prefix: x\n"
     )
-    issue = only_issue(data.encode())
-    assert (
-        issue.message
-        == f"duplicate key 'source_prefix' (first defined on line {line_of(data, 'lab/deposit')})"
-    )
+    warnings: list[ConfigIssue] = []
+    config = load_config(data.encode(), source="configs/test.yaml", warnings=warnings)
+    assert config.standardization_config.source_prefix == "x"
+    (issue,) = warnings
+    assert (issue.severity, issue.rule) == ("warning", "duplicate-key")
     assert issue.line == line_of(data, "source_prefix: x")
+    assert issue.message == (
+        f"duplicate key 'source_prefix' (first defined on line {line_of(data, 'lab/deposit')}): "
+        "the last value is used"
+    )
+    assert str(issue).startswith(f"configs/test.yaml:{issue.line}: warning: duplicate key 'source_prefix'")
+    assert config.line_of(("standardization_config", "source_prefix")) == issue.line
+    assert load_config(data.encode(), source="configs/test.yaml") == config
 
 
 def test_python_tags_are_rejected() -> None:

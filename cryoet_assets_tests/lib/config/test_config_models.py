@@ -190,7 +190,8 @@ def test_a_config_with_any_template_form_in_float_and_integer_fields_loads(templ
     assert config.tiltseries[0].metadata.tilt_range.min == template
     assert config.tiltseries[0].metadata.tilt_series_quality == template
     assert config.tomograms[0].metadata.offset.x == template
-    assert config.model_dump(by_alias=True)["voxel_spacings"][0]["sources"][0]["literal"]["value"] == [template]
+    dumped = config.model_dump(by_alias=True)
+    assert dumped["voxel_spacings"][0]["sources"][0]["literal"]["value"] == [template]
 
 
 def test_numbers_keep_their_type_and_booleans_are_not_numbers() -> None:

@@ -123,10 +123,13 @@ def test_templates_in_number_fields_give_the_field_type_whatever_their_form() ->
 
 
 def test_a_loaded_config_with_an_int_template_in_a_float_field_resolves_to_floats() -> None:
-    text = VALID_YAML.replace("max: 60\n      min: -60", "max: int {tilt_range_max}\n      min: int {tilt_range_min}")
+    text = VALID_YAML.replace(
+        "max: 60\n      min: -60", "max: int {tilt_range_max}\n      min: int {tilt_range_min}"
+    )
     text = text.replace("voxel_spacing: 13.48", "voxel_spacing: '{vs}'")
     config = load_config(text.encode(), source="portal-style.yaml")
-    row = {"run_name": "TS_01", "tilt_range_min": "-54", "tilt_range_max": "51", "quality": "3", "vs": "13.48"}
+    row = {"run_name": "TS_01", "tilt_range_min": "-54", "tilt_range_max": "51", "quality": "3"}
+    row["vs"] = "13.48"
     tiltseries = expand_metadata(config.tiltseries[0].metadata, row, field="tiltseries[0].metadata")
     assert tiltseries["tilt_range"] == {"min": -54.0, "max": 51.0}
     assert all(type(value) is float for value in tiltseries["tilt_range"].values())
@@ -160,11 +163,14 @@ def test_a_loaded_config_with_an_int_template_in_a_float_field_resolves_to_float
         (
             {"pixel_spacing": "{pixel}"},
             {"pixel": "n/a"},
-            "tiltseries[0].metadata.pixel_spacing: column 'pixel' of template '{pixel}': 'n/a' is not a number",
+            "tiltseries[0].metadata.pixel_spacing: column 'pixel' of template '{pixel}': "
+            "'n/a' is not a number",
         ),
     ],
 )
-def test_typed_expansion_errors_name_the_field_column_and_reason(metadata: dict, row: dict, message: str) -> None:
+def test_typed_expansion_errors_name_the_field_column_and_reason(
+    metadata: dict, row: dict, message: str
+) -> None:
     with pytest.raises(TemplateError) as caught:
         expand_metadata(metadata, row, field="tiltseries[0].metadata", model=models.TiltSeries)
     assert str(caught.value) == message
