@@ -20,6 +20,7 @@ from cryoet_assets.lib.storage import Bucket, LocalBucket, open_bucket
 from cryoet_assets.lib.validation.outcome import Failure, ValidationOutcome
 from cryoet_assets.lib.validation.volumes import (
     mrc_facts,
+    stream_statistics,
     tomogram_key_photo_paths,
     validate_tomogram,
     zarr_facts,
@@ -488,3 +489,116 @@ def test_metadata_that_is_not_an_object_fails_without_raising(bucket):
     outcome = _validate(bucket, ["not", "an", "object"], photos={})
     assert _failure(outcome, "document_type").observed == ["array"]
     assert outcome.severity == "error"
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<i2", "<u2", "i1"])
+def test_streamed_statistics_equal_numpys(dtype):
+    rng = np.random.default_rng(11)
+    if np.dtype(dtype).kind == "i":
+        data = rng.integers(-100, 100, size=(7, 33, 29)).astype(dtype)
+    else:  # far from zero, where one-pass sums of squares lose their digits
+        data = (rng.normal(size=(7, 33, 29)) * 40 + 1000).astype(dtype)
+    # 1000 bytes a piece: pieces end mid-row and mid-plane, and the last one is short.
+    stats = stream_statistics(io.BytesIO(data.tobytes()), data.dtype, data.size, chunk_bytes=1000)
+    assert stats.count == data.size
+    assert (stats.minimum, stats.maximum) == (data.min(), data.max())
+    assert stats.minimum.dtype == data.dtype.newbyteorder("=")
+    assert stats.mean == pytest.approx(data.mean(dtype=np.float64), rel=1e-12)
+    assert stats.rms == pytest.approx(data.astype(np.float64).std(), rel=1e-10)
+    assert stats.rms == pytest.approx(float(data.std()), rel=1e-5)
+
+
+def test_streamed_statistics_of_nan_are_nan_and_a_short_stream_is_an_error():
+    data = np.arange(100, dtype=np.float32)
+    data[57] = np.nan
+    stats = stream_statistics(io.BytesIO(data.tobytes()), data.dtype, data.size, chunk_bytes=64)
+    assert all(np.isnan(value) for value in (stats.minimum, stats.maximum, stats.mean, stats.rms))
+    with pytest.raises(ValueError, match="the data block ended after 396 of 400 bytes"):
+        stream_statistics(io.BytesIO(data.tobytes()[:-4]), data.dtype, data.size, chunk_bytes=64)
+
+
+def _scale_stat(name: str, factor: float):
+    def change(header):
+        header[name] = header[name] * factor
+
+    return change
+
+
+def _next_float(name: str, direction: float):
+    def change(header):
+        header[name] = np.nextafter(header[name], np.float32(direction))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_scale_stat("rms", 1.005), None),
+        (_scale_stat("rms", 1.02), "RMS deviation is"),
+        (_scale_stat("dmean", 1.005), None),
+        (_scale_stat("dmean", 1.02), "mean is"),
+        (_next_float("dmin", -np.inf), "minimum is"),
+        (_next_float("dmax", np.inf), "maximum is"),
+        (lambda header: header.__setitem__("dmean", -5.0), None),  # below dmin: undetermined
+    ],
+    ids=["rms +0.5%", "rms +2%", "dmean +0.5%", "dmean +2%", "dmin", "dmax", "dmean undetermined"],
+)
+def test_header_statistics_are_judged_as_mrcfile_judges_them(bucket, change, message):
+    _edit_header(bucket, change)
+    report = io.StringIO()
+    expected = mrcfile.validate(str(bucket.local_path(MRC)), print_file=report)
+    facts = mrc_facts(bucket, MRC)
+    assert (facts["validate_passed"], expected) == (message is None, message is None)
+    if message is not None:
+        assert message in report.getvalue() and message in facts["validate_text"]
+        failure = _failure(_validate(bucket), "mrc_validate")
+        assert (failure.where, failure.observed[0]) == ([MRC], facts["validate_text"])
+
+
+def test_wrong_mean_and_rms_in_the_header_fail_the_gate(bucket):
+    data = _volume()
+
+    def wrong(header):
+        header.dmean = float(data.mean()) + 0.5
+        header.rms = float(data.std()) * 0.9
+
+    _edit_header(bucket, wrong)
+    outcome = _validate(bucket)
+    assert _columns(outcome) == {"mrc_validate"}
+    [text] = _failure(outcome, "mrc_validate").observed
+    lines = text.splitlines()
+    assert [line.split(" is ")[0] for line in lines] == [
+        "Data statistics appear to be inaccurate: RMS deviation",
+        "Data statistics appear to be inaccurate: mean",
+    ]
+    real_rms = float(lines[0].split(" is ")[1].split(" but ")[0])
+    assert real_rms == pytest.approx(float(data.astype(np.float64).std()), rel=1e-6)
+
+
+def test_a_larger_file_is_judged_as_mrcfile_judges_it(bucket):
+    path = bucket.local_path(MRC)
+    path.write_bytes(path.read_bytes() + bytes(4096))
+    report = io.StringIO()
+    with pytest.warns(RuntimeWarning, match="MRC file is 4096 bytes larger than expected"):
+        assert not mrcfile.validate(str(path), print_file=report)
+    facts = mrc_facts(bucket, MRC)
+    assert facts["validate_passed"] is False
+    assert facts["validate_text"].splitlines() == [
+        "File is larger than expected. Actual size: 91520 bytes; expected size: 87424 bytes "
+        "(calculated from header)",
+        "warning: MRC file is 4096 bytes larger than expected",
+    ]
+    assert facts["validate_text"].splitlines()[0] in report.getvalue()
+
+
+def test_an_mrc_on_s3_is_read_once(template, s3_bucket_url):
+    url, endpoint = s3_bucket_url("portal")
+    s3 = open_bucket(url, endpoint_url=endpoint)
+    s3.write_bytes(MRC, (template / MRC).read_bytes())
+    reads: list[str] = []
+    s3.client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
+    facts = mrc_facts(s3, MRC)
+    assert reads == [f"portal/{MRC}"]
+    assert facts == mrc_facts(LocalBucket(template), MRC)
+    assert facts["validate_passed"], facts["validate_text"]
