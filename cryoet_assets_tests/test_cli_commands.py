@@ -12,6 +12,7 @@ from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
 
 SCRIPT = Path(sys.executable).parent / "cryoet-assets"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -32,6 +33,8 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     assert "20999/TS_002/Reconstructions/VoxelSpacing10.012/Images/100/key-photo-snapshot.png" in out
     assert "20999/dataset_metadata.json" in out and "depositions_metadata/10999/deposition_metadata.json" in out
     assert f"DAGSTER_HOME={tmp_path / 'demo' / 'dagster_home'}" in out and " dev -m cryoet_assets.definitions" in out
+    # The demo's instance is the embedded default: the repository's root dagster.yaml.
+    assert (tmp_path / "demo" / "dagster_home" / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
     env_file = (tmp_path / "demo" / ".env").read_text()
     assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file
 
