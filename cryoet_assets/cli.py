@@ -101,6 +101,8 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
+    from importlib.resources import files
+
     import dagster as dg
 
     from cryoet_assets.runner import ingest
@@ -109,7 +111,8 @@ def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # The repository's root dagster.yaml, shipped in the package: the embedded default instance.
+        (home / "dagster.yaml").write_text(files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     settings.apply()
     with dg.DagsterInstance.get() as instance:

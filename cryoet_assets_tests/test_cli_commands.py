@@ -12,6 +12,7 @@ from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
 
 SCRIPT = Path(sys.executable).parent / "cryoet-assets"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -23,15 +24,17 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     result = run(["demo", "--root", "demo"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    # 10 Å is a whole number: the voxel spacing check warns on each run, without blocking anything.
-    assert "Checks: 9 passed, 3 warned, 0 failed" in out
+    # A clean demo: every check passes, none warns (its voxel spacings are not whole numbers).
+    assert "Checks: 12 passed, 0 warned, 0 failed" in out
     assert "acquisition_runs    3  20999__TS_001, 20999__TS_002, 20999__TS_003" in out
     assert "  run                      3" in out
     assert "  tomogram                 4" in out and "  tomogram_voxel_spacing   4" in out
-    assert "20999/TS_001/Reconstructions/VoxelSpacing20.000/Tomograms/101/TS_001.zarr/  (OME-Zarr" in out
-    assert "20999/TS_002/Reconstructions/VoxelSpacing10.000/Images/100/key-photo-snapshot.png" in out
+    assert "20999/TS_001/Reconstructions/VoxelSpacing20.024/Tomograms/101/TS_001.zarr/  (OME-Zarr" in out
+    assert "20999/TS_002/Reconstructions/VoxelSpacing10.012/Images/100/key-photo-snapshot.png" in out
     assert "20999/dataset_metadata.json" in out and "depositions_metadata/10999/deposition_metadata.json" in out
     assert f"DAGSTER_HOME={tmp_path / 'demo' / 'dagster_home'}" in out and " dev -m cryoet_assets.definitions" in out
+    # The demo's instance is the embedded default: the repository's root dagster.yaml.
+    assert (tmp_path / "demo" / "dagster_home" / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
     env_file = (tmp_path / "demo" / ".env").read_text()
     assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file
 

@@ -1,4 +1,4 @@
-"""A small synthetic deposit and its ingestion config, for the demo and the tests."""
+"""A small synthetic deposit generated to fit the demo's ingestion config (`configs/demo.yaml`)."""
 
 from __future__ import annotations
 
@@ -13,124 +13,14 @@ DEMO_DEPOSITION_ID = 10999
 DEMO_DATASET_ID = 20999
 DEMO_RUNS = ("TS_001", "TS_002", "TS_003")
 DEMO_SOURCE_PREFIX = "lab_uploads/demo"
-DEMO_VOXEL_SPACING = 10.0
+# A real detector pixel size rather than a round number; the binned tomogram is at exactly twice it.
+DEMO_VOXEL_SPACING = 10.012
 DEMO_BINNED_RUN = "TS_001"
 DEMO_TOMOGRAM_SHAPE = (40, 96, 128)
-
-CONFIG_TEMPLATE = """\
-version: 1.3.0
-standardization_config:
-  deposition_id: {deposition_id}
-  source_prefix: {source_prefix}
-  run_data_map_file: run_data_map.tsv
-depositions:
-  - metadata:
-      deposition_identifier: {deposition_id}
-      deposition_title: Synthetic demo deposition
-      deposition_description: A small generated deposition that exercises the whole ingestion graph.
-      deposition_types: [dataset]
-      authors: &authors
-        - name: Ada Tomographer
-          ORCID: 0000-0002-1825-0097
-          primary_author_status: true
-          corresponding_author_status: true
-        - name: Grace Microscopist
-      dates: &dates
-        deposition_date: '2026-11-01'
-        release_date: '2026-11-20'
-        last_modified_date: '2026-11-20'
-    sources:
-      - literal:
-          value: [{deposition_id}]
-deposition_keyphotos:
-  - sources:
-      - literal:
-          value:
-            snapshot: {photos}/deposition_snapshot.png
-            thumbnail: {photos}/deposition_thumbnail.png
-datasets:
-  - metadata:
-      dataset_identifier: {dataset_id}
-      dataset_title: Synthetic demo dataset
-      dataset_description: Three generated acquisition runs of a synthetic cell.
-      authors: *authors
-      dates: *dates
-      sample_type: cell_line
-      cell_strain:
-        name: HeLa
-        id: CVCL_0030
-      organism:
-        name: Homo sapiens
-        taxonomy_id: 9606
-      assay:
-        name: cryo-electron tomography
-        id: EFO:0002733
-      development_stage:
-        name: unknown
-        id: unknown
-      disease:
-        name: normal
-        id: PATO:0000461
-      funding:
-        - funding_agency_name: Demo Science Foundation
-          grant_id: DSF-0001
-    sources:
-      - literal:
-          value: ['{dataset_id}']
-dataset_keyphotos:
-  - sources:
-      - literal:
-          value:
-            snapshot: {photos}/dataset_snapshot.png
-            thumbnail: {photos}/dataset_thumbnail.png
-runs:
-  - sources:
-      - source_glob:
-          list_glob: runs/TS_*
-          match_regex: TS_\\d+$
-          name_regex: (TS_\\d+)$
-voxel_spacings:
-  - sources:
-      - literal:
-          value: ['float {{voxel_spacing}}']
-  - sources:
-      - literal:
-          value: [20.0]
-        parent_filters:
-          include:
-            run: ['^{binned_run}$']
-tomograms:
-  - metadata: &tomogram
-      authors: *authors
-      dates: *dates
-      voxel_spacing: 'float {{voxel_spacing}}'
-      fiducial_alignment_status: FIDUCIAL
-      reconstruction_method: WBP
-      reconstruction_software: IMOD
-      processing: raw
-      tomogram_version: 1
-      ctf_corrected: true
-      align_software: IMOD
-      is_visualization_default: true
-      offset: {{x: 0, y: 0, z: 0}}
-      affine_transformation_matrix: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-    sources:
-      - source_glob:
-          list_glob: 'runs/{{run_name}}/{{run_name}}.mrc'
-        parent_filters:
-          include:
-            voxel_spacing: ['^10\\.000$']
-  - metadata:
-      <<: *tomogram
-      voxel_spacing: 20.0
-      is_visualization_default: false
-    sources:
-      - source_glob:
-          list_glob: 'runs/{{run_name}}/{{run_name}}_bin2.mrc'
-        parent_filters:
-          include:
-            voxel_spacing: ['^20\\.000$']
-"""
+# configs/demo.yaml names its key photos in the portal's deposit bucket, as the portal's configs do.
+DEMO_DEPOSIT_BUCKET = "cryoetportal-rawdatasets-dev"
+DEMO_PHOTOS = f"{DEMO_DEPOSIT_BUCKET}/{DEMO_SOURCE_PREFIX}/photos"
+DEMO_CONFIG_RESOURCE = "defaults/demo.yaml"
 
 
 @dataclass(frozen=True)
@@ -143,19 +33,24 @@ class Demo:
     runs: tuple[str, ...]
 
 
-def demo_config(*, photos: str) -> str:
-    """The demo's ingestion config in the portal's YAML format; `photos` is where its key photos are."""
-    return CONFIG_TEMPLATE.format(
-        deposition_id=DEMO_DEPOSITION_ID,
-        dataset_id=DEMO_DATASET_ID,
-        source_prefix=DEMO_SOURCE_PREFIX,
-        photos=photos,
-        binned_run=DEMO_BINNED_RUN,
-    )
+def demo_config(*, photos: str = DEMO_PHOTOS) -> str:
+    """The text of the demo's ingestion config (`configs/demo.yaml`, shipped as package data).
+
+    `photos` is the folder its key photos are read from: `<deposit bucket name>/<key>` or an s3:// URI;
+    the file's own value is `cryoetportal-rawdatasets-dev/lab_uploads/demo/photos`. Read at call time.
+    """
+    from importlib.resources import files
+
+    text = files("cryoet_assets").joinpath(DEMO_CONFIG_RESOURCE).read_text(encoding="utf-8")
+    return text.replace(f" {DEMO_PHOTOS}/", f" {photos}/")
 
 
 def write_demo(*, deposit: Bucket, configs: Bucket, seed: int = 0) -> Demo:
-    """Write a deposit (runs with 10 Å tomograms, one also at 20 Å; key photos; run data map; `_DONE`) and its config."""
+    """Write the deposit `configs/demo.yaml` describes, and that config, into `configs` as `20999.yaml`.
+
+    The deposit holds runs with 10.012 Å tomograms (`DEMO_TOMOGRAM_SHAPE`, z, y, x), one of them also binned
+    by 2 to 20.024 Å; key photos; the run data map and the `_DONE` marker. The same seed gives the same bytes.
+    """
     rng = np.random.default_rng(seed)
     prefix = DEMO_SOURCE_PREFIX
     for name, size in [("deposition_snapshot", (512, 384)), ("deposition_thumbnail", (134, 100)),

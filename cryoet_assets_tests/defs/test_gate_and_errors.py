@@ -77,7 +77,7 @@ def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
     settings, demo, instance = embedded
     # A voxel spacing of 40 Å is outside the portal's 1-30 Å rule: the voxel spacing check fails at ERROR.
     deposit = open_bucket(settings.deposit_url)
-    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t10.0", "TS_002\t40.5")
+    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t10.012", "TS_002\t40.5")
     deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
 
     report = ingest(instance, log=lambda line: None)
@@ -87,7 +87,7 @@ def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
     assert not failed.success
     assert ("voxel_spacings_valid", False, "ERROR") in [(c.name, c.passed, c.severity) for c in failed.checks]
     assert count(settings, "run") == 2
-    assert count(settings, "tomogram_voxel_spacing") == 3  # TS_001 at 10 and 20 Å, TS_003 at 10 Å
+    assert count(settings, "tomogram_voxel_spacing") == 3  # TS_001 at 10.012 and 20.024 Å, TS_003 at 10.012 Å
 
 
 def test_failing_dataset_check_keeps_dataset_rows_out(embedded):
@@ -126,17 +126,17 @@ def test_a_bad_tomogram_fails_its_gate_and_leaves_everything_else_alone(embedded
     assert not gate.passed and gate.severity == "ERROR"
     assert "TS_002.mrc" in gate.text and message in gate.text
     files = portal_files(settings)
-    assert not [key for key in files if key.startswith("20999/TS_002/Reconstructions/VoxelSpacing10.000/")]
+    assert not [key for key in files if key.startswith("20999/TS_002/Reconstructions/VoxelSpacing10.012/")]
     assert "20999/TS_002/run_metadata.json" in files
     assert len([key for key in files if key.endswith("tomogram_metadata.json")]) == 3
-    assert count(settings, "tomogram") == 3  # TS_001 at 10 and 20 Å, TS_003; none for TS_002
+    assert count(settings, "tomogram") == 3  # TS_001 at 10.012 and 20.024 Å, TS_003; none for TS_002
     assert count(settings, "run") == 3
 
 
 def test_a_tomogram_broken_after_publication_keeps_the_published_one(embedded):
     settings, demo, instance = embedded
     assert ingest(instance, log=lambda line: None).success
-    prefix = "20999/TS_002/Reconstructions/VoxelSpacing10.000/"
+    prefix = "20999/TS_002/Reconstructions/VoxelSpacing10.012/"
     staging = open_bucket(settings.staging_url)
     before = {info.key: staging.read_bytes(info.key) for info in staging.list(prefix)}
     assert f"{prefix}Tomograms/100/TS_002.zarr/.zattrs" in before

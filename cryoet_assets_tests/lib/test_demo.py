@@ -54,7 +54,7 @@ def test_write_demo_lays_out_the_deposit(tmp_path: Path) -> None:
     assert deposit.read_bytes(f"{DEMO_SOURCE_PREFIX}/_DONE") == b""
     assert deposit.read_text(f"{DEMO_SOURCE_PREFIX}/run_data_map.tsv") == (
         "run_name\tvoxel_spacing\ttilt_axis\n"
-        "TS_001\t10.0\t84.7\nTS_002\t10.0\t84.7\nTS_003\t10.0\t84.7\n"
+        "TS_001\t10.012\t84.7\nTS_002\t10.012\t84.7\nTS_003\t10.012\t84.7\n"
     )
     assert [info.key for info in config_objects(configs)] == ["20999.yaml"]
 
@@ -133,5 +133,14 @@ def test_demo_config_text_uses_the_given_photo_root() -> None:
     text = demo_config(photos="s3://bucket/uploads/photos")
     assert "snapshot: s3://bucket/uploads/photos/deposition_snapshot.png" in text
     assert "thumbnail: s3://bucket/uploads/photos/dataset_thumbnail.png" in text
+    assert "cryoetportal-rawdatasets-dev" not in text
     assert "value: ['float {voxel_spacing}']" in text
     assert r"match_regex: TS_\d+$" in text
+
+
+def test_demo_spacings_are_a_real_pixel_size_and_twice_it() -> None:
+    assert DEMO_VOXEL_SPACING == 10.012
+    text = demo_config()
+    # The binned tomogram is exactly twice the unbinned spacing, as binning by 2 makes it.
+    assert f"value: [{2 * DEMO_VOXEL_SPACING}]" in text and "value: [20.024]" in text
+    assert r"voxel_spacing: ['^10\.012$']" in text and r"voxel_spacing: ['^20\.024$']" in text

@@ -82,16 +82,16 @@ def test_demo_plan_resolves_deposition_dataset_and_runs(local: Deposit) -> None:
     first = plan.run("TS_001")
     assert first.source_path == f"{DEMO_SOURCE_PREFIX}/runs/TS_001"
     assert first.source_file_count == 2
-    # "float {voxel_spacing}" is expanded from the run data map row of each run; TS_001 alone also has 20 Å.
-    assert [run.voxel_spacings for run in plan.runs] == [[10.0, 20.0], [10.0], [10.0]]
-    assert spacing_names(first) == ["10.000", "20.000"]
-    assert first.variables["voxel_spacing"] == "10.0"
+    # "float {voxel_spacing}" is expanded from the run data map row of each run; TS_001 alone also has 20.024 Å.
+    assert [run.voxel_spacings for run in plan.runs] == [[10.012, 20.024], [10.012], [10.012]]
+    assert spacing_names(first) == ["10.012", "20.024"]
+    assert first.variables["voxel_spacing"] == "10.012"
     # Tomograms are found per voxel spacing, through their parent filters, with templated metadata.
     assert [(t.voxel_spacing, t.source_path) for t in first.tomograms] == [
-        (10.0, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001.mrc"),
-        (20.0, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001_bin2.mrc"),
+        (10.012, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001.mrc"),
+        (20.024, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001_bin2.mrc"),
     ]
-    assert first.tomograms[0].metadata["voxel_spacing"] == 10.0
+    assert first.tomograms[0].metadata["voxel_spacing"] == 10.012
     assert first.tomograms[1].metadata["is_visualization_default"] is False
     assert [len(run.tomograms) for run in plan.runs] == [2, 1, 1]
     assert first.variables["tilt_axis"] == "84.7"
@@ -121,7 +121,7 @@ def test_demo_plan_from_s3_deposit(s3_bucket_url: Callable[..., tuple[str, str]]
     assert [run.partition_key for run in plan.runs] == ["20999__TS_001", "20999__TS_002", "20999__TS_003"]
     assert [run.source_path for run in plan.runs] == [f"{DEMO_SOURCE_PREFIX}/runs/{run}" for run in RUNS]
     assert [(run.voxel_spacings, run.source_file_count) for run in plan.runs] == [
-        ([10.0, 20.0], 2), ([10.0], 1), ([10.0], 1)
+        ([10.012, 20.024], 2), ([10.012], 1), ([10.012], 1)
     ]
     assert [len(run.tomograms) for run in plan.runs] == [2, 1, 1]
     # On S3 the demo names its key photos by s3:// URI.
@@ -188,7 +188,7 @@ def test_missing_run_data_map_names_the_file(local: Deposit) -> None:
 
 def test_non_numeric_voxel_spacing_names_run_and_field(local: Deposit) -> None:
     key = f"{DEMO_SOURCE_PREFIX}/run_data_map.tsv"
-    local.deposit.write_bytes(key, local.deposit.read_text(key).replace("TS_002\t10.0", "TS_002\tn/a").encode())
+    local.deposit.write_bytes(key, local.deposit.read_text(key).replace("TS_002\t10.012", "TS_002\tn/a").encode())
     with pytest.raises(PlanError) as raised:
         local.plan()
     message = str(raised.value)
@@ -301,7 +301,7 @@ def test_voxel_spacing_from_tomogram_headers(local: Deposit) -> None:
     header_finder = "      - tomogram_header:\n          list_glob: runs/{run_name}/*.mrc\n          header_key: voxel_size\n"
     local.configs.write_bytes(local.demo.config_key, text.replace(finder, header_finder).encode())
     # TS_001's glob finds both of its tomograms, whose headers say 10 and 20 Å.
-    assert [run.voxel_spacings for run in local.plan().runs] == [[10.0, 20.0], [10.0], [10.0]]
+    assert [run.voxel_spacings for run in local.plan().runs] == [[10.012, 20.024], [10.012], [10.012]]
 
     local.deposit.write_bytes(f"{DEMO_SOURCE_PREFIX}/runs/TS_002/TS_002.mrc", b"not an mrc" * 200)
     with pytest.raises(PlanError) as raised:
