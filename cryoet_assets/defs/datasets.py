@@ -65,7 +65,7 @@ def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocum
     )
 
 
-@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def dataset_db_rows(
     storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments

@@ -83,7 +83,7 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
     )
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[run_db_rows])
 def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments):
     """tomogram and tomogram_author rows in the staging database."""
