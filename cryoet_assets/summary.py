@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cryoet_assets.lib.paths import STATE_PREFIX
+from cryoet_assets.lib.plan import DatasetPlan, describe_not_ingested
 
 
 def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
@@ -19,6 +20,13 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     for name in ("depositions", "datasets", "acquisition_runs"):
         keys = instance.get_dynamic_partitions(name)
         print(f"  {name:<17} {len(keys):>3}  {', '.join(keys)}")
+
+    staging = open_bucket(settings.staging_url, endpoint_url=settings.s3_endpoint_url or None)
+    print("\nConfigs:")
+    configs = _configs(staging, instance.get_dynamic_partitions("datasets"))
+    for path, (dataset_ids, not_ingested) in configs.items():
+        print(f"  {path}  datasets {', '.join(dataset_ids)}")
+        print(f"    not ingested yet: {describe_not_ingested(not_ingested)}")
 
     checks = report.checks()
     warned = [(partition, check) for partition, check in checks if check.warned]
@@ -40,7 +48,6 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
             print(f"  {table.name:<24} {count}")
     engine.dispose()
 
-    staging = open_bucket(settings.staging_url, endpoint_url=settings.s3_endpoint_url or None)
     print(f"\nOutputs in {staging.uri('')}:")
     zarrs: set[str] = set()
     for info in staging.list(""):
@@ -52,3 +59,17 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
         elif folder not in zarrs:
             zarrs.add(folder)
             print(f"  {folder}.zarr/  (OME-Zarr: levels 0, 1, 2)")
+
+
+def _configs(staging, dataset_ids: list[str]) -> dict[str, tuple[list[str], dict[str, int]]]:
+    """config path -> (its planned datasets, its sections not ingested yet), from the materialized plans."""
+    from cryoet_assets.lib.documents import read_manifest
+
+    configs: dict[str, tuple[list[str], dict[str, int]]] = {}
+    for dataset_id in dataset_ids:
+        try:
+            plan = DatasetPlan.model_validate(read_manifest(staging, "ingestion_plan", dataset_id)["value"])
+        except FileNotFoundError:
+            continue
+        configs.setdefault(plan.config.path, ([], plan.not_ingested))[0].append(dataset_id)
+    return configs

@@ -111,6 +111,7 @@ def test_deposit_to_database_on_real_services(deployment, instance):
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("run_db_rows")), limit=10
     ).records
     assert sorted(record.partition_key for record in materialized) == [f"20999__{r}" for r in DEMO_RUNS]
+    assert {record.asset_materialization.metadata["database"].value for record in materialized} == {"postgresql"}
 
     # Re-materializing everything changes no id, no row, no document and no volume. (dataset.file_size sums
     # what the dataset prefix holds when the roll-up loads the dataset again, so it is compared apart.)

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result, skipped_result
-from cryoet_assets.defs.depositions import deposition_db_rows, read_photos
+from cryoet_assets.defs.depositions import deposition_db_rows, key_photo_preview, read_photos
 from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.lib.documents import PortalDocuments
@@ -29,6 +29,7 @@ def dataset_key_photos(storage: PortalStorage, ingestion_plan: dict) -> dg.Outpu
             "sources": dg.MetadataValue.json(plan.key_photos),
             "published": dg.MetadataValue.json(photos),
             "from_tomograms": dg.MetadataValue.json(sorted(name for name in photos if photos[name] != configured[name])),
+            "key_photo": key_photo_preview(storage, photos),
         },
     )
 
@@ -65,7 +66,7 @@ def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocum
     )
 
 
-@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+@dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def dataset_db_rows(
     storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments

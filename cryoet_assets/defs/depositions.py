@@ -40,8 +40,19 @@ def deposition_key_photos(context: dg.AssetExecutionContext, storage: PortalStor
             "config_file": dg.MetadataValue.path(config_path),
             "sources": dg.MetadataValue.json(deposition.key_photos),
             "published": dg.MetadataValue.json(photos),
+            "key_photo": key_photo_preview(storage, photos),
         },
     )
+
+
+def key_photo_preview(storage: PortalStorage, photos: dict[str, str | None]) -> dg.MetadataValue:
+    """The published snapshot (else the thumbnail) as a small inline PNG, for the UI."""
+    from cryoet_assets.lib.thumbnail import stored_image_markdown
+
+    for name in ("snapshot", "thumbnail"):
+        if path := photos.get(name):
+            return dg.MetadataValue.md(stored_image_markdown(storage.staging(), path, alt=f"key photo ({name})"))
+    return dg.MetadataValue.md("no key photo was published")
 
 
 @dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
@@ -77,7 +88,7 @@ def deposition_metadata_valid(
     return check_result(validate_deposition(doc, path=path, photos=read_photos(storage, doc)))
 
 
-@dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"})
+@dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
 def deposition_db_rows(storage: PortalStorage, deposition_metadata: PortalDocuments):
     """deposition, deposition_author and deposition_type rows in the staging database."""
     from cryoet_assets.lib.db.rows import deposition_rowset

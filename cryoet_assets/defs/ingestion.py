@@ -9,7 +9,7 @@ from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalStorage
 from cryoet_assets.lib.config.loader import ConfigError
 from cryoet_assets.lib.ingestion import LoadedConfig, find_dataset_config
-from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError
+from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError, describe_not_ingested
 
 GROUP = "ingestion"
 
@@ -52,6 +52,9 @@ def ingestion_plan(
         plan = loaded.planner(deposit=storage.deposit(), output=storage.staging()).plan(context.partition_key)
     except (PlanError, ValueError) as exc:
         raise plan_failure(exc) from exc
+    not_ingested = describe_not_ingested(plan.not_ingested)
+    if plan.not_ingested:
+        context.log.warning(f"{plan.config.path}: not ingested yet: {not_ingested}")
     return dg.Output(
         plan,
         metadata={
@@ -64,6 +67,8 @@ def ingestion_plan(
             "voxel_spacings": dg.MetadataValue.json(sorted({v for run in plan.runs for v in run.voxel_spacings})),
             "source_files_found": sum(run.source_file_count for run in plan.runs),
             "deposit_root": dg.MetadataValue.path(storage.deposit().uri(plan.source_path or "")),
+            "not_ingested_yet": not_ingested,
+            "not_ingested_sources": dg.MetadataValue.json(plan.not_ingested),
         },
     )
 

@@ -66,8 +66,17 @@ class PortalDatabaseIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         from cryoet_assets.lib.db.sync import apply_rowset
 
-        report = apply_rowset(self.database.staging(), obj)
-        context.add_output_metadata({"rows": dg.MetadataValue.json(report.as_dict())})
+        engine = self.database.staging()
+        report = apply_rowset(engine, obj)
+        # Kinds are fixed when the code loads, before the run's database URL is known: the assets' kind
+        # is the neutral "sql", and each materialization says which database it actually wrote.
+        context.add_output_metadata(
+            {
+                "rows": dg.MetadataValue.json(report.as_dict()),
+                "database": engine.dialect.name,
+                "database_url": engine.url.render_as_string(hide_password=True),
+            }
+        )
 
     def load_input(self, context: dg.InputContext) -> Any:
         raise dg.Failure(

@@ -82,7 +82,7 @@ def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[dg.AssetDep(dataset_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: PortalDocuments,
                 voxel_spacings: dict):

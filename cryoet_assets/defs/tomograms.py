@@ -65,9 +65,22 @@ def _materialization_metadata(outcome, staging) -> dict:
         metadata["failures"] = dg.MetadataValue.json(outcome.failures)
     first = next(iter(outcome.facts.values()), None)
     if first:
+        metadata["key_image"] = dg.MetadataValue.md(_key_image_previews(outcome.facts.values(), staging))
         metadata["key_photo"] = dg.MetadataValue.path(staging.uri(first["key_images"]["snapshot"]))
         metadata["zarr"] = dg.MetadataValue.path(staging.uri(first["zarr_key"]))
     return metadata
+
+
+def _key_image_previews(all_facts, staging) -> str:
+    """Each tomogram's snapshot key image as a small inline PNG, captioned with its id and voxel spacing."""
+    from cryoet_assets.lib.thumbnail import stored_image_markdown
+
+    previews = []
+    for facts in all_facts:
+        caption = f"tomogram {facts['tomogram_id']} ({facts['voxel_spacing']:.3f} Å)"
+        image = stored_image_markdown(staging, facts["key_images"]["snapshot"], alt=f"key image of {caption}")
+        previews.append(f"**{caption}**\n\n{image}")
+    return "\n\n".join(previews)
 
 
 @dg.asset_check(asset=tomograms, partitions_def=acquisition_runs, blocking=True)
@@ -83,7 +96,7 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
     )
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"postgres"},
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[run_db_rows])
 def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments):
     """tomogram and tomogram_author rows in the staging database."""

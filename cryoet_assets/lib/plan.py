@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cryoet_assets.lib.config.models import Tomogram
+from cryoet_assets.lib.config.models import ENTITY_SECTIONS, Tomogram
 from cryoet_assets.lib.config.templates import (
     TemplateError,
     expand_metadata,
@@ -22,6 +22,11 @@ from cryoet_assets.lib.mrc_header import header_voxel_size
 from cryoet_assets.lib.storage import Bucket, UnsafePathError
 
 KEY_PHOTO_NAMES = ("snapshot", "thumbnail")
+# The config sections the planner reads. `key_images` is not one: key images are generated from each
+# tomogram, and the images a config's `key_images` sources name are not read.
+INGESTED_SECTIONS = frozenset({
+    "depositions", "deposition_keyphotos", "datasets", "dataset_keyphotos", "runs", "voxel_spacings", "tomograms",
+})
 MAPPED_NAME_FILES = {
     "run_to_tomo_map_csv": "mapped_tomo_name",
     "run_to_frame_map_csv": "mapped_frame_name",
@@ -78,6 +83,7 @@ class DatasetPlan(BaseModel):
     key_photos: dict[str, str | None] = Field(default_factory=dict)
     depositions: list[DepositionPlan] = Field(default_factory=list)
     runs: list[RunPlan] = Field(default_factory=list)
+    not_ingested: dict[str, int] = Field(default_factory=dict)
     version: str = ""
 
     def run(self, run_name: str) -> RunPlan:
@@ -191,6 +197,7 @@ class Planner:
             key_photos=self._key_photos("dataset_keyphotos", variables=variables, parents=parents),
             depositions=[dep for dep, _ in self.depositions()],
             runs=runs,
+            not_ingested=not_ingested_sections(self.config),
         )
         plan.version = digest(plan.model_dump(exclude={"version"}))
         return plan
@@ -356,6 +363,27 @@ class Planner:
                 if name := standardization.get(option):
                     self._mapped[variable] = parse_two_column_map(self._map_text(name), filename=name)
         return {variable: mapping[run_name] for variable, mapping in self._mapped.items() if run_name in mapping}
+
+
+def not_ingested_sections(config: dict[str, Any]) -> dict[str, int]:
+    """Entity sections of `config` that this project does not ingest yet, with how many sources each has.
+
+    `config` is the config as plain data (YAML keys). Sections are those of the config schema's `Container`
+    (facts §1.1); a section with no entry is left out. The order is the schema's.
+    """
+    counts = {}
+    for section in ENTITY_SECTIONS:
+        entries = config.get(section) or []
+        if section not in INGESTED_SECTIONS and entries:
+            counts[section] = sum(len(entry.get("sources") or []) for entry in entries)
+    return counts
+
+
+def describe_not_ingested(counts: dict[str, int]) -> str:
+    """`tiltseries (1 source), frames (2 sources)`, or `none`."""
+    if not counts:
+        return "none"
+    return ", ".join(f"{section} ({n} source{'' if n == 1 else 's'})" for section, n in counts.items())
 
 
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 SEVERITIES: dict[str, Severity] = {"critical": "error", "warning": "warn"}
 COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+NOT_CRITERIA = (
+    "batch_id", "result_format", "catch_exceptions", "meta", "description", "notes", "rendered_content",
+)
 
 _validate_lock = threading.Lock()
 
@@ -138,6 +141,11 @@ def _failure(
             observed = [[row.get(c) for c in observed_columns] for row in rows]
         if not rows:
             observed = result.get("observed_value")
+    failed_count = checked_count = None
+    if not messages and "unexpected_count" in result and "element_count" in result:
+        # Column-map rules skip null cells (rows of other kinds in the frame): they checked the rest.
+        failed_count = int(result["unexpected_count"])
+        checked_count = int(result["element_count"]) - int(result.get("missing_count") or 0)
     return Failure(
         expectation=config.type,
         column=", ".join(columns) or None,
@@ -145,6 +153,9 @@ def _failure(
         reason=reason,
         observed=observed,
         severity=SEVERITIES[_severity_name(config.severity)],
+        expected={k: v for k, v in kwargs.items() if k not in COLUMN_ARGUMENTS and k not in NOT_CRITERIA},
+        failed_count=failed_count,
+        checked_count=checked_count,
     )
 
 

@@ -12,7 +12,11 @@ SUMMARY_FAILURES = 3
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed expectation: which rule, on which column, for which items, why, and what was seen."""
+    """One failed expectation: which rule, on which column, for which items, why, and what was seen.
+
+    `expected` holds the expectation's own criteria (bounds, value set, regex...) so that `observed` can be
+    read against it; `failed_count` of `checked_count` rows broke it (None when the rule has no rows).
+    """
 
     expectation: str
     column: str | None
@@ -20,12 +24,21 @@ class Failure:
     reason: str
     observed: object = None
     severity: Severity = "error"
+    expected: dict[str, Any] = field(default_factory=dict)
+    failed_count: int | None = None
+    checked_count: int | None = None
+
+    def rule(self) -> str:
+        """`expect_column_values_to_be_between on voxel_spacing: 1 of 1 failed` (counts when known)."""
+        text = f"{self.expectation} on {self.column}" if self.column else self.expectation
+        if self.failed_count is not None and self.checked_count is not None:
+            text += f": {self.failed_count} of {self.checked_count} failed"
+        return text
 
     def describe(self) -> str:
-        """`reason at item, item` as one line."""
-        if not self.where:
-            return self.reason
-        return f"{self.reason} at {', '.join(self.where)}"
+        """`reason at item, item (rule)` as one line."""
+        text = f"{self.reason} at {', '.join(self.where)}" if self.where else self.reason
+        return f"{text} ({self.rule()})"
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -35,6 +48,9 @@ class Failure:
             "where": list(self.where),
             "reason": self.reason,
             "observed": jsonable(self.observed),
+            "expected": jsonable(self.expected),
+            "failed_count": self.failed_count,
+            "checked_count": self.checked_count,
             "severity": self.severity,
         }
 

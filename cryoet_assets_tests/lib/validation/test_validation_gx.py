@@ -102,3 +102,31 @@ def test_rows_frame_keeps_python_values():
     frame = _frame()
     assert frame.loc[0, "count"] == 3 and type(frame.loc[0, "count"]) is int
     assert frame["name"].isna().tolist() == [True, False, False, False]
+
+
+def test_failures_count_the_rows_that_broke_the_rule_among_those_it_checked():
+    outcome = run_suite(
+        "t",
+        _frame(),
+        [gxe.ExpectColumnValuesToMatchRegex(column="name", regex=r"\S", description="name must be non-blank")],
+        where_column="where",
+    )
+    [failure] = outcome.failures
+    # Three rows have a name (the document row has none and is not checked); two of them are blank.
+    assert (failure.failed_count, failure.checked_count) == (2, 3)
+    assert failure.expected == {"regex": r"\S"}
+    assert failure.rule() == "expect_column_values_to_match_regex on name: 2 of 3 failed"
+    assert outcome.summary() == (
+        "t: failed (error), 1 of 1 expectations: name must be non-blank at doc.json: authors[0], "
+        "doc.json: authors[1] (expect_column_values_to_match_regex on name: 2 of 3 failed)"
+    )
+
+
+def test_a_rule_that_raised_has_no_counts():
+    outcome = run_suite(
+        "t", _frame(), [gxe.ExpectColumnValuesToBeBetween(column="title", min_value=1)], where_column="where"
+    )
+    [failure] = outcome.failures
+    assert (failure.failed_count, failure.checked_count) == (None, None)
+    assert failure.rule() == "expect_column_values_to_be_between on title"
+    assert failure.expected == {"min_value": 1.0}

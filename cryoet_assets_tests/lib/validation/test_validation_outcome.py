@@ -64,3 +64,17 @@ def test_failures_of_filters_by_expectation_and_column():
 
 def test_jsonable_keeps_plain_values():
     assert jsonable({"a": [1, "b", None, True, 2.5]}) == {"a": [1, "b", None, True, 2.5]}
+
+
+def test_summary_names_each_failed_rule_with_its_counts():
+    counted = Failure("expect_column_values_to_be_between", "voxel_spacing", ["20999/TS_002"], "out of range",
+                      [40.5], expected={"max_value": 30.0}, failed_count=1, checked_count=2)
+    uncounted = Failure("tomogram_standardized", None, ["TS_003.mrc"], "could not be standardized: truncated")
+    summary = _outcome(counted, uncounted).summary()
+    assert summary == (
+        "dataset_metadata: failed (error), 2 of 10 expectations: out of range at 20999/TS_002 "
+        "(expect_column_values_to_be_between on voxel_spacing: 1 of 2 failed); "
+        "could not be standardized: truncated at TS_003.mrc (tomogram_standardized)"
+    )
+    meta = counted.to_metadata()
+    assert (meta["expected"], meta["failed_count"], meta["checked_count"]) == ({"max_value": 30.0}, 1, 2)

@@ -1,0 +1,160 @@
+"""What a curator sees: key images inline, sections not ingested, the database written, failed rules."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import re
+
+import dagster as dg
+import pytest
+from PIL import Image
+
+from cryoet_assets.lib.demo import write_demo
+from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.lib.thumbnail import png_thumbnail
+from cryoet_assets.runner import Settings, ingest
+from cryoet_assets.summary import print_summary
+
+DATA_URI_PNG = re.compile(r"!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
+# Sections the project does not ingest yet, added to the demo config: one gains source, two rawtilts sources.
+EXTRA_SECTIONS = """\
+gains:
+  - sources:
+      - source_glob:
+          list_glob: '{run_name}/gain.mrc'
+rawtilts:
+  - sources:
+      - source_glob:
+          list_glob: '{run_name}/*.rawtlt'
+      - literal:
+          value: [default]
+"""
+FAILED_RUN = "20999__TS_002"
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    """The demo, with two sections the project does not ingest and TS_002 at 40.5 Å, ingested once."""
+    root = tmp_path_factory.mktemp("curator")
+    settings = Settings.embedded(root)
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        for key, value in settings.environment().items():
+            env.setenv(key, value)
+        deposit, configs = open_bucket(settings.deposit_url), open_bucket(settings.configs_url)
+        demo = write_demo(deposit=deposit, configs=configs)
+        configs.write_bytes(demo.config_key, (configs.read_text(demo.config_key) + EXTRA_SECTIONS).encode())
+        data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv")
+        data_map = data_map.replace("TS_002\t10.0", "TS_002\t40.5")
+        deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
+        report = ingest(instance, log=lambda line: None)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            print_summary(report, settings=settings, instance=instance)
+        yield settings, instance, report, printed.getvalue()
+
+
+def materialization(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return record.asset_materialization.metadata
+
+
+def inline_images(markdown: str) -> list[tuple[str, bytes]]:
+    return [(alt, base64.b64decode(data)) for alt, data in DATA_URI_PNG.findall(markdown)]
+
+
+def test_tomograms_materialization_shows_each_key_image_inline(ingested):
+    settings, instance, _, _ = ingested
+    staging = open_bucket(settings.staging_url)
+    markdown = materialization(instance, "tomograms", "20999__TS_001")["key_image"].value
+    images = inline_images(markdown)
+    assert [alt for alt, _ in images] == [
+        "key image of tomogram 100 (10.000 Å)", "key image of tomogram 101 (20.000 Å)"
+    ]
+    for spacing, (alt, png) in zip(("10.000", "20.000"), images, strict=True):
+        tomogram_id = alt.split()[4]
+        folder = f"20999/TS_001/Reconstructions/VoxelSpacing{spacing}"
+        snapshot = f"{folder}/Images/{tomogram_id}/key-photo-snapshot.png"
+        source = Image.open(io.BytesIO(staging.read_bytes(snapshot)))
+        assert png == png_thumbnail(staging.read_bytes(snapshot))
+        preview = Image.open(io.BytesIO(png))
+        assert preview.format == "PNG" and max(preview.size) == 128
+        assert abs(preview.size[0] / preview.size[1] - source.size[0] / source.size[1]) < 0.02
+        assert len(png) < 128 * 128 // 2 + 1024
+
+
+@pytest.mark.parametrize(
+    ("asset", "partition", "published"),
+    [
+        ("dataset_key_photos", "20999", "20999/Images/snapshot.png"),
+        ("deposition_key_photos", "10999", "depositions_metadata/10999/Images/snapshot.png"),
+    ],
+)
+def test_key_photo_materializations_show_the_snapshot_inline(ingested, asset, partition, published):
+    settings, instance, _, _ = ingested
+    [(alt, png)] = inline_images(materialization(instance, asset, partition)["key_photo"].value)
+    assert alt == "key photo (snapshot)"
+    assert png == png_thumbnail(open_bucket(settings.staging_url).read_bytes(published))
+    assert Image.open(io.BytesIO(png)).size == (128, 96)  # the demo's 512 × 384 snapshot
+
+
+def test_plan_and_summary_list_the_sections_not_ingested_yet(ingested):
+    settings, instance, _, printed = ingested
+    metadata = materialization(instance, "ingestion_plan", "20999")
+    assert metadata["not_ingested_yet"].value == "gains (1 source), rawtilts (2 sources)"
+    assert metadata["not_ingested_sources"].value == {"gains": 1, "rawtilts": 2}
+    config = f"{settings.configs_url}/20999.yaml"
+    expected = "not ingested yet: gains (1 source), rawtilts (2 sources)"
+    assert f"\nConfigs:\n  {config}  datasets 20999\n    {expected}\n" in printed
+
+
+def test_db_rows_say_which_database_they_wrote(ingested):
+    from cryoet_assets.definitions import defs
+
+    settings, instance, _, _ = ingested
+    for asset, partition in [("deposition_db_rows", "10999"), ("dataset_db_rows", "20999"),
+                             ("run_db_rows", "20999__TS_001"), ("tomogram_db_rows", "20999__TS_001")]:
+        assert defs.resolve_assets_def(asset).specs_by_key[dg.AssetKey(asset)].kinds == {"sql"}
+        metadata = materialization(instance, asset, partition)
+        assert metadata["database"].value == "sqlite"
+        assert metadata["database_url"].value == settings.staging_db_url
+
+
+def test_a_failed_check_names_the_rule_where_and_by_how_much(ingested):
+    _, instance, report, printed = ingested
+    [check] = [c for key, c in report.checks() if key == FAILED_RUN and c.name == "voxel_spacings_valid"]
+    where = "20999/TS_002/Reconstructions/VoxelSpacing40.500"
+    rule = "expect_column_values_to_be_between on voxel_spacing: 1 of 1 failed"
+    assert (check.passed, check.severity) == (False, "ERROR")
+    assert check.text == (
+        "voxel_spacing_names: failed (error), 1 of 3 expectations: "
+        f"voxel spacing must be strictly between 1 and 30 at {where} ({rule})"
+    )
+    assert f"  FAILED voxel_spacings_valid [{FAILED_RUN}]: {check.text}\n" in printed
+
+    check_key = dg.AssetCheckKey(dg.AssetKey("voxel_spacings"), "voxel_spacings_valid")
+    records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=10)
+    [record] = [r for r in records if r.partition == FAILED_RUN]
+    metadata = record.event.dagster_event.event_specific_data.metadata
+    assert metadata["failed_expectations"].value == [rule]
+    [failure] = metadata["validation"].value["failures"]
+    assert failure == {
+        "expectation": "expect_column_values_to_be_between",
+        "column": "voxel_spacing",
+        "where": [where],
+        "reason": "voxel spacing must be strictly between 1 and 30",
+        "observed": [40.5],
+        "expected": {"min_value": 1.0, "max_value": 30.0, "strict_min": True, "strict_max": True},
+        "failed_count": 1,
+        "checked_count": 1,
+        "severity": "error",
+    }
+    table = metadata["failures"].value.splitlines()
+    assert table[2] == (
+        f"| error | expect_column_values_to_be_between | voxel_spacing | 1 of 1 | {where} | [40.5] "
+        '| {"min_value": 1.0, "max_value": 30.0, "strict_min": true, "strict_max": true} '
+        "| voxel spacing must be strictly between 1 and 30 |"
+    )
