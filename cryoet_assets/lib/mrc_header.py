@@ -38,6 +38,11 @@ class MrcHeader:
     warnings: tuple[str, ...] = ()
 
     @property
+    def has_map_id(self) -> bool:
+        """True when bytes 208-210 are 'MAP' (MRC2014 accepts 'MAP ' and the first three bytes alone)."""
+        return bytes(self.fields["map"])[:3] == b"MAP"
+
+    @property
     def file_shape(self) -> tuple[int, int, int]:
         """Shape of the data block as stored: (sections, rows, columns) = (nz, ny, nx)."""
         return int(self.fields["nz"]), int(self.fields["ny"]), int(self.fields["nx"])

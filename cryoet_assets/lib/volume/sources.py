@@ -116,14 +116,19 @@ class MrcSource(VolumeSource):
         nsymbt = int(header["nsymbt"])
         if nsymbt < 0:
             raise VolumeError(f"{name}: header nsymbt={nsymbt} (extended header size) is negative")
-        if size < HEADER_BYTES + nsymbt:
+        dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(header.dtype["nx"].byteorder)
+        offset = HEADER_BYTES + nsymbt
+        expected = offset + nx * ny * nz * dtype.itemsize
+        if size < expected and not parsed.has_map_id:
+            raise VolumeError(
+                f"{name}: not an MRC file (no map ID, and the header's nx={nx} ny={ny} nz={nz}, mode {mode} and "
+                f"nsymbt={nsymbt} need {expected} bytes but the file has {size})"
+            )
+        if size < offset:
             raise VolumeError(
                 f"{name}: truncated: the header declares a {nsymbt}-byte extended header (nsymbt) but the file "
                 f"has only {size - HEADER_BYTES} bytes after the 1024-byte header"
             )
-        dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(header.dtype["nx"].byteorder)
-        offset = HEADER_BYTES + nsymbt
-        expected = offset + nx * ny * nz * dtype.itemsize
         if size < expected:
             raise VolumeError(
                 f"{name}: truncated: the header (nx={nx} ny={ny} nz={nz}, mode {mode}, {nsymbt}-byte extended "

@@ -364,3 +364,13 @@ def test_bytes_after_the_data_are_ignored_with_a_warning(tmp_path, volume):
     ]
     with mrcfile.open(tmp_path / "out.mrc") as mrc:
         np.testing.assert_array_equal(mrc.data, volume)
+
+
+def test_a_file_without_map_id_too_short_for_its_header_is_not_an_mrc_file(tmp_path, volume):
+    source = write_mrc(tmp_path / "odd.bin", volume)
+    raw = bytearray(source.read_bytes()[:50000])
+    raw[208:212] = b"    "
+    source.write_bytes(bytes(raw))
+    with pytest.raises(VolumeError, match=r"odd\.bin: not an MRC file \(no map ID, and the header's nx=45 ny=70 nz=37, "
+                       r"mode 2 and nsymbt=0 need 467224 bytes but the file has 50000\)"):
+        open_volume(source)
