@@ -1,13 +1,15 @@
 """Tomogram standardization benchmark: MRC + OME-Zarr pyramid + key images, to a local folder.
 
     python benchmarks/tomogram.py --shape 500 1000 1000
+    python benchmarks/tomogram.py --shape 500 1000 1000 --axes 3 2 1
     python benchmarks/tomogram.py --input some.mrc
     python benchmarks/tomogram.py --shape 500 1000 1000 --with-checks
 
 Without --input a synthetic float32 MRC (10 Å) is generated first, in a separate process, so its
-memory does not count. The conversion then runs exactly as the tomogram asset runs it
-(`cryoet_assets.lib.tomograms.standardize`, local deposit and staging folders), and the last line
-printed is one JSON object: shape, input_mb, seconds, mb_per_s and peak_rss_mb (this process's
+memory does not count; with --axes it is then stored with its columns, rows and sections along those
+physical axes (mapc, mapr, maps), as EMDB and CCP4 maps may be. The conversion then runs exactly as
+the tomogram asset runs it (`cryoet_assets.lib.tomograms.standardize`, local deposit and staging
+folders), and the last line printed is one JSON object: shape, input_mb, seconds, mb_per_s and peak_rss_mb (this process's
 high-water resident set size, interpreter included).
 
 With --with-checks the tomogram gate (`validate_run_tomograms`, as the `tomograms_valid` check runs
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import posixpath
 import resource
 import shutil
@@ -48,18 +51,43 @@ TOMOGRAM_METADATA = {
 }
 
 
-def generate(path: Path, shape: list[int]) -> None:
+def generate(path: Path, shape: list[int], axes: list[int]) -> None:
     code = (
         "import sys; from pathlib import Path; "
         "from cryoet_assets.lib.volume.synthetic import write_synthetic_mrc; "
         "write_synthetic_mrc(Path(sys.argv[1]), shape=tuple(int(n) for n in sys.argv[2:5]), voxel_size=10.0)"
     )
     subprocess.run([sys.executable, "-c", code, str(path), *map(str, shape)], check=True)
+    if axes != [1, 2, 3]:
+        subprocess.run([sys.executable, "-c", REORDER, str(path), *map(str, axes)], check=True)
+
+
+# Holds the volume twice in memory, in a process of its own.
+REORDER = """
+import sys
+import mrcfile
+import numpy as np
+
+path, axes = sys.argv[1], tuple(int(a) for a in sys.argv[2:5])
+mapc, mapr, maps = axes
+with mrcfile.open(path) as mrc:
+    volume, voxel = np.array(mrc.data), float(mrc.voxel_size.y)
+nz, ny, nx = volume.shape
+stored = np.ascontiguousarray(volume.transpose(3 - maps, 3 - mapr, 3 - mapc))
+del volume
+with mrcfile.new_mmap(path, shape=stored.shape, mrc_mode=2, overwrite=True) as mrc:
+    mrc.data[:] = stored
+    header = mrc.header
+    header.mapc, header.mapr, header.maps = axes
+    header.mx, header.my, header.mz = nx, ny, nz  # per physical axis (MRC2014)
+    mrc.voxel_size = voxel
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", nargs=3, type=int, metavar=("Z", "Y", "X"), default=[256, 512, 512])
+    parser.add_argument("--axes", nargs=3, type=int, metavar=("MAPC", "MAPR", "MAPS"), default=[1, 2, 3])
     parser.add_argument("--input", type=Path, help="an existing MRC to convert instead of a synthetic one")
     parser.add_argument("--workdir", type=Path, help="where to put the deposit and output folders (default: a temp dir)")
     parser.add_argument("--voxel-spacing", type=float, default=None, help="default: the input header's voxel size")
@@ -78,7 +106,7 @@ def main() -> None:
         if args.input:
             source.symlink_to(args.input.resolve())
         else:
-            generate(source, args.shape)
+            generate(source, args.shape, args.axes)
         figures, job = run(deposit_root, output_root, voxel_spacing=args.voxel_spacing)
         if args.with_checks:
             figures.update(check_in_child(work / "check.json", job))
@@ -89,14 +117,18 @@ def main() -> None:
 
 def run(deposit_root: Path, output_root: Path, *, voxel_spacing: float | None) -> tuple[dict, dict]:
     """Convert; the figures, and what the gate needs to check the outputs (see `run_check`)."""
+    import numpy as np
+
+    from cryoet_assets.lib.mrc_header import HEADER_BYTES, parse_header
     from cryoet_assets.lib.storage import open_bucket
     from cryoet_assets.lib.tomograms import standardize, tomogram_document
-    from cryoet_assets.lib.volume.sources import open_volume
+    from cryoet_assets.lib.volume.sources import SUPPORTED_MODES
 
     deposit, output = open_bucket(str(deposit_root)), open_bucket(str(output_root))
-    header = open_volume((deposit_root / "tomogram.mrc").resolve())
-    shape, nbytes, spacing = header.shape, header.nbytes, voxel_spacing or header.voxel_size
-    header.close()
+    with open(deposit_root / "tomogram.mrc", "rb") as handle:
+        header = parse_header(handle.read(HEADER_BYTES), name="tomogram.mrc")
+    shape, spacing = header.shape, voxel_spacing or header.voxel_size
+    nbytes = math.prod(shape) * np.dtype(SUPPORTED_MODES[int(header.fields["mode"])]).itemsize
     started = time.perf_counter()
     result = standardize(
         deposit,

@@ -29,7 +29,8 @@ def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.O
     except FileNotFoundError:
         previous = {}
     outcome = standardize_run(
-        plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info
+        plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info,
+        warn=context.log.warning,
     )
     for failure in outcome.failures:
         context.log.error(failure["error"])
@@ -63,6 +64,9 @@ def _materialization_metadata(outcome, staging) -> dict:
     }
     if outcome.failures:
         metadata["failures"] = dg.MetadataValue.json(outcome.failures)
+    warnings = [warning for facts in outcome.facts.values() for warning in facts.get("warnings", [])]
+    if warnings:
+        metadata["source_warnings"] = dg.MetadataValue.json(warnings)
     first = next(iter(outcome.facts.values()), None)
     if first:
         metadata["key_image"] = dg.MetadataValue.md(_key_image_previews(outcome.facts.values(), staging))

@@ -7,7 +7,7 @@ import json
 import posixpath
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ FIRST_ID = 100
 ID_FIELDS = ("alignment_metadata_path", "reconstruction_method", "processing", "processing_software")
 FIDUCIAL_STATUS = {True: "FIDUCIAL", "true": "FIDUCIAL", False: "NON_FIDUCIAL", "false": "NON_FIDUCIAL"}
 # Bumped when the converter's output changes, so that re-materializing re-converts unchanged sources.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 
 
 class TomogramError(ValueError):
@@ -95,6 +95,7 @@ class StandardizedTomogram:
     zarr_bytes: int
     header_voxel_size: float
     seconds: float
+    warnings: list[str] = field(default_factory=list)  # what was odd about the source but could be read
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -184,6 +185,7 @@ def standardize(
         zarr_bytes=zarr_bytes,
         header_voxel_size=round(header_voxel, 3),
         seconds=round(result.seconds, 3),
+        warnings=list(result.warnings),
     )
 
 
@@ -261,13 +263,17 @@ def standardize_run(
     output: Bucket,
     previous: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = lambda message: None,
+    warn: Callable[[str], None] | None = None,
 ) -> RunTomograms:
     """Standardize every tomogram the plan found for `run_name`, each on its own.
 
     A tomogram whose source and config did not change since the last materialization (`previous`
     summary) and whose outputs are still in place is not converted again. A tomogram that fails is
-    recorded in `failures` with an error naming its source; the others go on.
+    recorded in `failures` with an error naming its source; the others go on. What was odd about a
+    source that could be converted all the same is in its facts' `warnings` and passed to `warn`
+    (default: `log`) when it is converted.
     """
+    warn = warn or log
     run = plan.run(run_name)
     where = f"{plan.config.path}: run {run_name}"
     ids = assign_ids(
@@ -308,6 +314,8 @@ def standardize_run(
                 outcome.failures.append({"source": deposit.uri(tomogram.source_path), "error": str(exc)})
                 continue
             facts = {**result.as_dict(), "source_version": version, "converted": True}
+            for warning in result.warnings:
+                warn(warning)
             log(f"{result.source}: standardized as tomogram {tomogram_id} in {result.seconds:.1f} s")
         outcome.facts[path] = facts
         outcome.documents[path] = tomogram_document(

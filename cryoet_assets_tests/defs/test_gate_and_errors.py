@@ -1,5 +1,7 @@
 """Bad input gets a clear error and publishes nothing; failed checks keep rows out; published work is never lost."""
 
+import logging
+
 import dagster as dg
 import pytest
 from sqlalchemy import text
@@ -168,3 +170,24 @@ def test_re_ingestion_keeps_tomogram_ids_and_does_not_convert_again(embedded):
     materialization = instance.get_latest_materialization_event(dg.AssetKey("tomograms"))
     metadata = materialization.asset_materialization.metadata
     assert (metadata["converted"].value, metadata["unchanged"].value, metadata["failed"].value) == (0, 2, 0)
+
+
+def test_what_was_odd_about_a_source_reaches_the_curator(embedded):
+    settings, demo, instance = embedded
+    deposit = open_bucket(settings.deposit_url)
+    key = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
+    deposit.write_bytes(key, deposit.read_bytes(key) + bytes(4096))  # read all the same, with a warning
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
+    instance.add_dynamic_partitions("acquisition_runs", ["20999__TS_002"])
+    execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_002")
+
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("tomograms")).asset_materialization
+    assert materialization.partition == "20999__TS_002"
+    [warning] = materialization.metadata["source_warnings"].value
+    assert warning.endswith("TS_002.mrc: 4096 bytes after the data block that the header declares (nx=128 ny=96 "
+                            "nz=40, mode 2, 0-byte extended header); they are ignored")
+    assert materialization.metadata["converted"].value == 1
+    logged = instance.all_logs(instance.get_runs(limit=1)[0].run_id)
+    assert [entry.user_message for entry in logged if entry.level == logging.WARNING and "TS_002.mrc" in
+            entry.user_message] == [warning]

@@ -253,8 +253,6 @@ def test_an_ome_zarr_source_in_an_s3_deposit(s3_bucket_url, tmp_path):
 
 @pytest.mark.parametrize("kind", ["int16 with an FEI1 extended header", "big-endian float32", "uint16 EMDB-style"])
 def test_files_from_other_software_pass_the_gate(tmp_path, kind):
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
-
     deposit, output = open_bucket(str(tmp_path / "deposit")), open_bucket(str(tmp_path / "staging"))
     path = tmp_path / "source.mrc"
     with mrcfile.new(path) as mrc:
@@ -270,9 +268,17 @@ def test_files_from_other_software_pass_the_gate(tmp_path, kind):
             mrc.header.nxstart = -25
         mrc.voxel_size = 9.87
     deposit.write_bytes("in/TS_1.mrc", path.read_bytes())
-    output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
 
     result = run_standardize(deposit, output, voxel_spacing=10.0)
+    outcome = run_gate(output, result)
+    assert outcome.passed, outcome.summary()
+    assert result.header_voxel_size == 9.87
+
+
+def run_gate(output, result):
+    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+
+    output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
     metadata = {
         **TOMOGRAM_METADATA,
         "authors": [{"name": "A", "primary_author_status": True, "corresponding_author_status": True}],
@@ -281,6 +287,55 @@ def test_files_from_other_software_pass_the_gate(tmp_path, kind):
     doc_path = f"{TOMO_DIR}/tomogram_metadata.json"
     output.write_bytes(doc_path, dumps(doc))
     summary = {"tomograms": {doc_path: result.as_dict()}, "failures": []}
-    outcome = validate_run_tomograms(output, {doc_path: doc}, summary, deposition_exists={5: True})
+    return validate_run_tomograms(output, {doc_path: doc}, summary, deposition_exists={5: True})
+
+
+def patched(raw: bytes, offset: int, data: bytes) -> bytes:
+    return raw[:offset] + data + raw[offset + len(data) :]
+
+
+@pytest.mark.parametrize(
+    ("kind", "warnings"),
+    [
+        ("axes 3, 1, 2 (EMDB)", []),
+        ("map ID MAP\\0 (MotionCor2) and bytes after the data", ["1000 bytes after the data block"]),
+        ("no map ID and a zero machine stamp", ["no map ID", "unrecognised machine stamp"]),
+        ("160 bytes of EMDB symmetry records, no exttyp", ["the 160-byte extended header has exttyp b''"]),
+        ("122-byte extended header, exttyp blank", ["the 122-byte extended header has exttyp b'    '"]),
+    ],
+)
+def test_files_a_little_off_the_standard_are_read_and_pass_the_gate(tmp_path, kind, warnings):
+    deposit, output = open_bucket(str(tmp_path / "deposit")), open_bucket(str(tmp_path / "staging"))
+    path = tmp_path / "source.mrc"
+    with mrcfile.new(path) as mrc:
+        if kind.startswith("axes"):
+            # Columns along Z, rows along X, sections along Y; mx, my, mz along X, Y, Z (MRC2014).
+            mrc.set_data(np.ascontiguousarray(VOLUME.transpose(1, 2, 0)))
+            mrc.header.mapc, mrc.header.mapr, mrc.header.maps = 3, 1, 2
+            mrc.header.mx, mrc.header.my, mrc.header.mz = 50, 40, 30
+        else:
+            mrc.set_data(VOLUME)
+        if "extended header" in kind or "symmetry" in kind:
+            size = int(kind.split("-byte")[0]) if "-byte" in kind else 160
+            mrc.set_extended_header(np.frombuffer(b"X,Y,Z".ljust(size), dtype="V1"))
+            mrc.header.exttyp = b"    " if "blank" in kind else b""
+        mrc.voxel_size = 9.87
+    raw = path.read_bytes()
+    if kind.startswith("map ID"):
+        raw = patched(raw, 208, b"MAP\0") + bytes(1000)
+    elif kind.startswith("no map ID"):
+        raw = patched(raw, 208, bytes(8))
+    deposit.write_bytes("in/TS_1.mrc", raw)
+
+    result = run_standardize(deposit, output, voxel_spacing=10.0)
+    assert len(result.warnings) == len(warnings)
+    for expected, warning in zip(warnings, result.warnings):
+        assert warning.startswith(f"{deposit.uri('in/TS_1.mrc')}: {expected}")
+    outcome = run_gate(output, result)
     assert outcome.passed, outcome.summary()
-    assert result.header_voxel_size == 9.87
+    assert result.header_voxel_size == 9.87 and result.size == {"z": 30, "y": 40, "x": 50}
+    level0 = zarr.open_group(str(tmp_path / "staging" / result.zarr_key), mode="r")["0"]
+    np.testing.assert_array_equal(level0[:], VOLUME)
+    with mrcfile.open(tmp_path / "staging" / result.mrc_key) as mrc:
+        np.testing.assert_array_equal(mrc.data, VOLUME)
+        assert int(mrc.header.nsymbt) == 0 and mrc.header.exttyp == b"MRCO"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoet_assets.lib.mrc_header import HEADER_BYTES
+from cryoet_assets.lib.mrc_header import EXTENDED_HEADER_TYPES, HEADER_BYTES
 from cryoet_assets.lib.volume.key_images import ProjectionAccumulator
 from cryoet_assets.lib.volume.memory import reuse_freed_memory
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource
@@ -98,6 +98,7 @@ class Conversion:
     stats: VolumeStats
     projection: np.ndarray
     seconds: float
+    warnings: list[str] = field(default_factory=list)  # the source's, then what the conversion dropped
 
 
 def level_shapes(shape: tuple[int, int, int], levels: int = LEVELS) -> list[tuple[int, int, int]]:
@@ -114,12 +115,19 @@ def convert_tomogram(
     chunk: int = CHUNK,
     chunks_in_flight: int = 1,
 ) -> Conversion:
-    """Write `mrc_path` and `zarr_path` from `source` at `voxel_spacing` Å; raises VolumeError on bad data."""
+    """Write `mrc_path` and `zarr_path` from `source` (z, y, x) at `voxel_spacing` Å (isotropic).
+
+    The MRC has the portal's header (facts §2.4) with axes 1, 2, 3; an extended header is carried over
+    only when its exttyp is one MRC2014 names, as the gate accepts no other (facts §4.1). Raises
+    VolumeError naming the source for bad data (NaN or infinite voxels, non-positive spacing).
+    """
     started = time.perf_counter()
     spacing = round(float(voxel_spacing), 3)
     if not spacing > 0:
         raise VolumeError(f"{source.display_name}: voxel spacing {voxel_spacing!r} must be positive")
     name = source.display_name
+    notes = list(source.warnings)
+    extended = _carried_extended_header(source, notes)
     abort = threading.Event()
     projection = ProjectionAccumulator(source.shape)
     stats = VolumeStats()
@@ -127,7 +135,10 @@ def convert_tomogram(
 
     def mrc_pass() -> None:
         try:
-            _write_mrc_data(source, mrc_path, stats=stats, projection=projection, abort=abort, where=name)
+            _write_mrc_data(
+                source, mrc_path, offset=HEADER_BYTES + len(extended), stats=stats, projection=projection,
+                abort=abort, where=name,
+            )
         except BaseException as exc:  # handed to the calling thread
             failures.append(exc)
             abort.set()
@@ -135,7 +146,7 @@ def convert_tomogram(
     # ome-zarr takes most of a second to import; let that happen while the volume is converted.
     importer = threading.Thread(target=importlib.import_module, args=("ome_zarr.writer",), daemon=True)
     importer.start()
-    _create_mrc(source, mrc_path, spacing=spacing)
+    _create_mrc(source, mrc_path, spacing=spacing, extended_header=extended)
     worker = threading.Thread(target=mrc_pass, name="mrc-pass", daemon=True)
     worker.start()
     try:
@@ -162,15 +173,29 @@ def convert_tomogram(
         stats=stats,
         projection=projection.projection(),
         seconds=time.perf_counter() - started,
+        warnings=notes,
     )
 
 
-def _create_mrc(source: VolumeSource, path: Path, *, spacing: float) -> None:
+def _carried_extended_header(source: VolumeSource, notes: list[str]) -> bytes:
+    """The source's extended header when its exttyp is a recognised one, else nothing (and a note why)."""
+    carried = source.carried
+    if not carried.extended_header or carried.exttyp in EXTENDED_HEADER_TYPES:
+        return carried.extended_header
+    notes.append(
+        f"{source.display_name}: the {len(carried.extended_header)}-byte extended header has exttyp "
+        f"{carried.exttyp!r}, not one of {', '.join(t.decode() for t in EXTENDED_HEADER_TYPES)}; "
+        "it is not carried over (nsymbt 0, exttyp MRCO)"
+    )
+    return b""
+
+
+def _create_mrc(source: VolumeSource, path: Path, *, spacing: float, extended_header: bytes) -> None:
     """The output MRC's header (portal rules) over a not-yet-written data block of the right size."""
     import mrcfile
 
     carried = source.carried
-    extended = np.frombuffer(carried.extended_header, dtype="V1") if carried.extended_header else None
+    extended = np.frombuffer(extended_header, dtype="V1") if extended_header else None
     with mrcfile.new_mmap(
         str(path),
         shape=source.shape,
@@ -193,6 +218,7 @@ def _write_mrc_data(
     source: VolumeSource,
     path: Path,
     *,
+    offset: int,
     stats: VolumeStats,
     projection: ProjectionAccumulator,
     abort: threading.Event,
@@ -203,7 +229,6 @@ def _write_mrc_data(
     row_bytes = nx * 4
     planes = max(1, MRC_SLAB_VOXELS // (ny * nx))
     rows = ny if planes > 1 else max(1, min(ny, MRC_SLAB_VOXELS // nx))
-    offset = HEADER_BYTES + len(source.carried.extended_header)
     buffer: np.ndarray | None = None
     fd = os.open(path, os.O_WRONLY)
     try:

@@ -1,28 +1,35 @@
 """Tomogram inputs (an MRC/REC file or an OME-Zarr group) read in blocks, never whole.
 
 Both kinds give the same view: shape (z, y, x), the voxel size the file declares, and `read_block`,
-which copies a block into a float32 buffer the caller owns. MRC data is read through a read-only memory
-map of the file; `release` drops the mapped pages from this process again (they stay in the page
-cache), so resident memory stays at the size of the blocks in hand whatever the volume size.
+which copies a block into a float32 buffer the caller owns, with z, y, x the volume's physical axes
+whatever order the file stores them in. MRC data is read through a read-only memory map of the file;
+`release` drops the mapped pages from this process again (they stay in the page cache), so resident
+memory stays at the size of the blocks in hand whatever the volume size. What was odd about a file but
+could be read is in the source's `warnings`, for the curator.
 """
 
 from __future__ import annotations
 
 import json
 import mmap
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from cryoet_assets.lib.mrc_header import HEADER_BYTES, parse_header, voxel_size
+from cryoet_assets.lib.mrc_header import HEADER_BYTES, IDENTITY_AXES, parse_header
 
 # Modes a tomogram may come in (MRC2014): int8, int16, float32, uint16, float16. Complex modes 3/4 and
 # packed 4-bit (101) are not volumes the portal standardizes.
 SUPPORTED_MODES = {0: "i1", 1: "i2", 2: "f4", 6: "u2", 12: "f2"}
 PAGE = mmap.PAGESIZE
 RELEASE_PLANES = 8
+# Memory the copy of a source whose axes are not in 1, 2, 3 order holds: one slab of sections read, and
+# the pages of the scratch file written before they are dropped again.
+TRANSPOSE_SLAB_BYTES = 64 * 1024 * 1024
+TRANSPOSE_TOUCH_BYTES = 32 * 1024 * 1024
 
 
 class VolumeError(ValueError):
@@ -50,6 +57,7 @@ class VolumeSource:
     voxel_size: float
     display_name: str = ""  # what errors call the source (its deposit URI); the local path by default
     carried: MrcHeaderFacts = field(default_factory=MrcHeaderFacts)
+    warnings: list[str] = field(default_factory=list)  # what was odd about the file but could be read
 
     def __post_init__(self) -> None:
         self.display_name = self.display_name or str(self.path)
@@ -73,24 +81,36 @@ class VolumeSource:
 
 
 class MrcSource(VolumeSource):
-    """An MRC/REC file on local disk, checked against its header before any data is read."""
+    """An MRC/REC file on local disk, checked against its header before any data is read.
 
-    def __init__(self, path: Path, *, display_name: str | None = None) -> None:
+    Files are read as `mrcfile.open(..., permissive=True)` reads them (see `mrc_header`); what it
+    would warn about is kept in `warnings`. Bytes after the declared data block are ignored, with a
+    warning. A file whose data block or declared extended header is cut short is refused.
+
+    A file whose axis map (mapc, mapr, maps) is not 1, 2, 3 is first copied, a slab of sections at a
+    time, into an unnamed scratch file in `scratch_dir` (default: the system's temporary folder) in
+    (z, y, x) order of its physical axes; it is then read like any other. That costs one more write of
+    the volume (in its own mode) and memory for one slab.
+    """
+
+    def __init__(self, path: Path, *, display_name: str | None = None, scratch_dir: Path | None = None) -> None:
         name = display_name or str(path)
         size = path.stat().st_size
         with open(path, "rb") as handle:
             raw = handle.read(HEADER_BYTES)
         try:
-            header = parse_header(raw, name=name)
+            parsed = parse_header(raw, name=name)
         except ValueError as exc:
             raise VolumeError(str(exc)) from None
+        header = parsed.fields
+        notes = list(parsed.warnings)
         mode = int(header["mode"])
         if mode not in SUPPORTED_MODES:
             raise VolumeError(
                 f"{name}: MRC mode {mode} is not supported for tomograms "
                 f"(supported: {', '.join(str(m) for m in SUPPORTED_MODES)})"
             )
-        nx, ny, nz = (int(header[k]) for k in ("nx", "ny", "nz"))
+        nz, ny, nx = parsed.file_shape
         if min(nx, ny, nz) <= 0:
             raise VolumeError(f"{name}: header dimensions nx={nx} ny={ny} nz={nz} must all be positive")
         nsymbt = int(header["nsymbt"])
@@ -99,24 +119,34 @@ class MrcSource(VolumeSource):
         dtype = np.dtype(SUPPORTED_MODES[mode]).newbyteorder(header.dtype["nx"].byteorder)
         offset = HEADER_BYTES + nsymbt
         expected = offset + nx * ny * nz * dtype.itemsize
+        if size < expected and not parsed.has_map_id:
+            raise VolumeError(
+                f"{name}: not an MRC file (no map ID, and the header's nx={nx} ny={ny} nz={nz}, mode {mode} and "
+                f"nsymbt={nsymbt} need {expected} bytes but the file has {size})"
+            )
+        if size < offset:
+            raise VolumeError(
+                f"{name}: truncated: the header declares a {nsymbt}-byte extended header (nsymbt) but the file "
+                f"has only {size - HEADER_BYTES} bytes after the 1024-byte header"
+            )
         if size < expected:
             raise VolumeError(
                 f"{name}: truncated: the header (nx={nx} ny={ny} nz={nz}, mode {mode}, {nsymbt}-byte extended "
                 f"header) needs {expected} bytes but the file has {size}"
             )
         if size > expected:
-            raise VolumeError(
-                f"{name}: header dimensions do not match the file size: nx={nx} ny={ny} nz={nz}, mode {mode} "
-                f"and a {nsymbt}-byte extended header make {expected} bytes but the file has {size}"
+            notes.append(
+                f"{name}: {size - expected} bytes after the data block that the header declares (nx={nx} ny={ny} "
+                f"nz={nz}, mode {mode}, {nsymbt}-byte extended header); they are ignored"
             )
         with open(path, "rb") as handle:
             handle.seek(HEADER_BYTES)
             extended = handle.read(nsymbt)
         super().__init__(
             path=path,
-            shape=(nz, ny, nx),
+            shape=parsed.shape,
             dtype=dtype,
-            voxel_size=voxel_size(header),
+            voxel_size=parsed.voxel_size,
             display_name=name,
             carried=MrcHeaderFacts(
                 extended_header=extended,
@@ -125,11 +155,21 @@ class MrcSource(VolumeSource):
                 extra2=bytes(header["extra2"]),
                 dmax=float(header["dmax"]),
             ),
+            warnings=notes,
         )
-        self._offset = offset
-        self._file = open(path, "rb")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        self._data = np.frombuffer(self._map, dtype=dtype, count=nx * ny * nz, offset=offset).reshape(nz, ny, nx)
+        self.axis_order = parsed.axis_order
+        count = nx * ny * nz
+        if self.axis_order == IDENTITY_AXES:
+            self._file = open(path, "rb")
+            self._offset = offset
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            self._file, self._map = _physical_copy(
+                path, offset=offset, file_shape=parsed.file_shape, dtype=dtype,
+                order=parsed.physical_from_file, scratch_dir=scratch_dir, name=name,
+            )
+            self._offset = 0
+        self._data = np.frombuffer(self._map, dtype=dtype, count=count, offset=self._offset).reshape(self.shape)
         # Legacy uint8 data written as int8 (facts §2.4): dmax above int8's range betrays it.
         self._legacy_int8 = mode == 0 and self.carried.dmax > 127
 
@@ -173,6 +213,71 @@ class MrcSource(VolumeSource):
         except BufferError:
             pass  # a caller still holds a view; the map closes when that view goes away
         self._file.close()
+
+
+def _physical_copy(
+    path: Path,
+    *,
+    offset: int,
+    file_shape: tuple[int, int, int],
+    dtype: np.dtype,
+    order: tuple[int, int, int],
+    scratch_dir: Path | None,
+    name: str,
+) -> tuple[IO[bytes], mmap.mmap]:
+    """The data block of `path` (stored as `file_shape`, from byte `offset`) in an unnamed scratch file.
+
+    The scratch file holds the array `stored.transpose(order)`: (z, y, x) along the physical axes, in
+    the source's own dtype. Sections are read a slab at a time into one buffer; each slab is a slab of
+    the physical volume along one axis, copied into a shared map of the scratch file a few planes at a
+    time, and those pages are dropped from this process right after (they stay in the page cache).
+    Returns the open scratch file and its map.
+    """
+    sections, rows, columns = file_shape
+    shape = tuple(file_shape[axis] for axis in order)
+    section_bytes = rows * columns * dtype.itemsize
+    plane_bytes = shape[1] * shape[2] * dtype.itemsize
+    step = max(1, TRANSPOSE_SLAB_BYTES // section_bytes)
+    planes = max(1, TRANSPOSE_TOUCH_BYTES // plane_bytes)
+    along = order.index(0)  # the physical axis (0 = z, 1 = y, 2 = x) the sections run along
+    scratch = tempfile.TemporaryFile(prefix="cryoet-volume-", dir=scratch_dir)
+    target_map: mmap.mmap | None = None
+    try:
+        scratch.truncate(sections * section_bytes)
+        target_map = mmap.mmap(scratch.fileno(), sections * section_bytes)
+        target = np.frombuffer(target_map, dtype=dtype).reshape(shape)
+        raw = np.empty(min(step, sections) * section_bytes, dtype=np.uint8)
+        with open(path, "rb") as handle:
+            for s0 in range(0, sections, step):
+                s1 = min(sections, s0 + step)
+                slab = raw[: (s1 - s0) * section_bytes]
+                _read_into(handle, offset + s0 * section_bytes, memoryview(slab), name=name)
+                physical = slab.view(dtype).reshape(s1 - s0, rows, columns).transpose(order)
+                region = [slice(None)] * 3
+                region[along] = slice(s0, s1)
+                destination = target[tuple(region)]
+                first = s0 if along == 0 else 0
+                for z0 in range(0, physical.shape[0], planes):
+                    z1 = min(physical.shape[0], z0 + planes)
+                    destination[z0:z1] = physical[z0:z1]
+                    start = (first + z0) * plane_bytes
+                    start -= start % PAGE
+                    target_map.madvise(mmap.MADV_DONTNEED, start, (first + z1) * plane_bytes - start)
+    except BaseException:
+        if target_map is not None:
+            target_map.close()
+        scratch.close()
+        raise
+    return scratch, target_map
+
+
+def _read_into(handle: IO[bytes], position: int, buffer: memoryview, *, name: str) -> None:
+    handle.seek(position)
+    while buffer:
+        count = handle.readinto(buffer)  # type: ignore[attr-defined]
+        if not count:
+            raise VolumeError(f"{name}: the file got shorter while it was read")
+        buffer = buffer[count:]
 
 
 class ZarrSource(VolumeSource):
@@ -226,11 +331,15 @@ def _zarr_attributes(path: Path, *, name: str) -> dict[str, Any]:
     raise VolumeError(f"{name}: not a zarr group (no .zattrs or zarr.json)")
 
 
-def open_volume(path: Path, *, display_name: str | None = None) -> VolumeSource:
-    """Open a local MRC/REC file or OME-Zarr folder as a tomogram source."""
+def open_volume(path: Path, *, display_name: str | None = None, scratch_dir: Path | None = None) -> VolumeSource:
+    """Open a local MRC/REC file or OME-Zarr folder as a tomogram source of shape (z, y, x).
+
+    An MRC whose axis map is not 1, 2, 3 is copied into (z, y, x) order in `scratch_dir` first (see
+    `MrcSource`). Raises VolumeError naming `display_name` (default: the path) for what cannot be read.
+    """
     name = display_name or str(path)
     if path.is_dir():
         return ZarrSource(path, display_name=name)
     if not path.is_file():
         raise VolumeError(f"{name}: no such file")
-    return MrcSource(path, display_name=name)
+    return MrcSource(path, display_name=name, scratch_dir=scratch_dir)

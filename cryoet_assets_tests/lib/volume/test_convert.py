@@ -208,7 +208,9 @@ def test_projection_is_the_mean_of_the_central_slices(tmp_path):
     ("damage", "message"),
     [
         (lambda p: p.write_bytes(p.read_bytes()[:-100]), "truncated"),
-        (lambda p: p.write_bytes(p.read_bytes() + b"\0" * 4096), "do not match the file size"),
+        # nsymbt (bytes 92-95) declares a 1 MB extended header the file does not have.
+        (lambda p: p.write_bytes(p.read_bytes()[:92] + (2**20).to_bytes(4, "little") + p.read_bytes()[96:]),
+         r"declares a 1048576-byte extended header \(nsymbt\) but the file has only 466200 bytes"),
         (lambda p: p.write_bytes(b"this is a text file, not a map\n" * 50), "not an MRC file"),
         (lambda p: p.write_bytes(b"tiny"), "too short"),
     ],
@@ -282,3 +284,93 @@ def test_planes_larger_than_a_slab_are_written_in_bands_of_rows(tmp_path, monkey
         np.testing.assert_array_equal(mrc.data, volume.astype(np.float32))
         assert float(mrc.header.rms) == pytest.approx(volume.astype(np.float64).std(), rel=1e-5)
     np.testing.assert_allclose(result.projection, volume[:37].astype(np.float32).mean(axis=0), rtol=1e-5, atol=1e-3)
+
+
+def pattern_volume(shape: tuple[int, int, int]) -> np.ndarray:
+    """Each voxel's value spells its (z, y, x): 10000 z + 100 y + x."""
+    z, y, x = np.indices(shape)
+    return (10000 * z + 100 * y + x).astype(np.float32)
+
+
+def write_axis_order(path: Path, volume: np.ndarray, axes: tuple[int, int, int], voxel=(10.0, 10.0, 10.0)) -> Path:
+    """`volume` (z, y, x) stored voxel by voxel with columns, rows and sections along physical `axes`."""
+    mapc, mapr, maps = axes
+    lengths = dict(zip((3, 2, 1), volume.shape))  # physical axis (1 = X, 2 = Y, 3 = Z) -> length
+    stored = np.empty((lengths[maps], lengths[mapr], lengths[mapc]), dtype=volume.dtype)
+    for s, r, c in np.ndindex(*stored.shape):
+        position = {maps: s, mapr: r, mapc: c}
+        stored[s, r, c] = volume[position[3], position[2], position[1]]
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(stored)
+        header = mrc.header
+        header.mapc, header.mapr, header.maps = axes
+        header.mx, header.my, header.mz = lengths[1], lengths[2], lengths[3]
+        header.cella = tuple(lengths[axis] * size for axis, size in zip((1, 2, 3), voxel))
+    return path
+
+
+@pytest.mark.parametrize("axes", [(3, 1, 2), (2, 3, 1), (3, 2, 1), (2, 1, 3)])
+def test_a_source_in_another_axis_order_is_written_along_its_physical_axes(tmp_path, axes):
+    # EMDB and CCP4 maps may store columns, rows and sections along any axes; the portal copies them in
+    # file order and so swaps axes. Three different lengths and values that spell (z, y, x) catch that.
+    volume = pattern_volume((19, 26, 35))
+    source = write_axis_order(tmp_path / "in.map", volume, axes, voxel=(3.0, 7.0, 5.0))
+    result = convert(tmp_path, source, spacing=7.0)
+    assert result.scales[0] == {"z": 19, "y": 26, "x": 35} and result.warnings == []
+    out = tmp_path / "out.mrc"
+    assert mrcfile.validate(str(out), print_file=io.StringIO())
+    with mrcfile.open(out) as mrc:
+        np.testing.assert_array_equal(mrc.data, volume)
+        assert (int(mrc.header.mapc), int(mrc.header.mapr), int(mrc.header.maps)) == (1, 2, 3)
+        assert (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz)) == (35, 26, 19)
+        assert tuple(mrc.header.cella.item()) == pytest.approx((245.0, 182.0, 133.0))
+    group = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    for level, expected in enumerate(reference_pyramid(volume)):
+        np.testing.assert_allclose(group[str(level)][:], expected, rtol=0, atol=1e-2)
+    np.testing.assert_allclose(result.projection, volume[3:16].mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("axes", [(3, 1, 2), (1, 3, 2), (3, 2, 1)])
+def test_reordering_a_source_goes_a_slab_at_a_time_through_a_scratch_file(tmp_path, monkeypatch, axes):
+    import cryoet_assets.lib.volume.sources as sources
+
+    # Slabs of 3 sections and writes of 2 planes: many slabs, several writes each, partial last ones.
+    volume = pattern_volume((13, 17, 22)).astype(np.int16)
+    source_path = write_axis_order(tmp_path / "in.map", volume, axes)
+    section = volume.size // dict(zip((3, 2, 1), volume.shape))[axes[2]] * 2
+    plane = volume.shape[1] * volume.shape[2] * 2
+    monkeypatch.setattr(sources, "TRANSPOSE_SLAB_BYTES", 3 * section)
+    monkeypatch.setattr(sources, "TRANSPOSE_TOUCH_BYTES", 2 * plane)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    source = open_volume(source_path, scratch_dir=scratch)
+    try:
+        assert source.shape == volume.shape and source.dtype == np.dtype("int16")
+        block = np.empty((5, 9, 22), dtype=np.float32)
+        source.read_block(block, slice(4, 9), slice(8, 17), slice(0, 22))
+        np.testing.assert_array_equal(block, volume[4:9, 8:17].astype(np.float32))
+    finally:
+        source.close()
+    assert list(scratch.iterdir()) == []  # the scratch file has no name and is gone with the source
+
+
+def test_bytes_after_the_data_are_ignored_with_a_warning(tmp_path, volume):
+    source = write_mrc(tmp_path / "tail.mrc", volume)
+    source.write_bytes(source.read_bytes() + b"\1" * 4096)
+    result = convert(tmp_path, source)
+    assert result.warnings == [
+        f"{source}: 4096 bytes after the data block that the header declares (nx=45 ny=70 nz=37, mode 2, "
+        "0-byte extended header); they are ignored"
+    ]
+    with mrcfile.open(tmp_path / "out.mrc") as mrc:
+        np.testing.assert_array_equal(mrc.data, volume)
+
+
+def test_a_file_without_map_id_too_short_for_its_header_is_not_an_mrc_file(tmp_path, volume):
+    source = write_mrc(tmp_path / "odd.bin", volume)
+    raw = bytearray(source.read_bytes()[:50000])
+    raw[208:212] = b"    "
+    source.write_bytes(bytes(raw))
+    with pytest.raises(VolumeError, match=r"odd\.bin: not an MRC file \(no map ID, and the header's nx=45 ny=70 nz=37, "
+                       r"mode 2 and nsymbt=0 need 467224 bytes but the file has 50000\)"):
+        open_volume(source)
