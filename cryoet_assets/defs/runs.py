@@ -47,7 +47,11 @@ def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> d
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
           kinds={"json"})
 def voxel_spacings(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[dict]:
-    """The run's voxel spacings and their `Reconstructions/VoxelSpacing{vs}` folders."""
+    """The run's planned voxel spacings, for their names' check; nothing is written at their paths.
+
+    A `Reconstructions/VoxelSpacing{vs}` folder appears only when a tomogram is published in it, and its
+    database row follows the folder (see `tomogram_db_rows`).
+    """
     dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
     run = load_plan(storage, dataset_id).run(run_name)
     spacings = [
@@ -86,7 +90,7 @@ def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
           deps=[dg.AssetDep(dataset_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: PortalDocuments,
                 voxel_spacings: dict):
-    """run and tomogram_voxel_spacing rows in the staging database."""
+    """The run row in the staging database, once its metadata and voxel spacing names passed their checks."""
     from cryoet_assets.lib.db.rows import run_rowset
 
     dataset_id, run_name = voxel_spacings["dataset_id"], voxel_spacings["run_name"]
@@ -94,7 +98,6 @@ def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: 
     return run_rowset(
         dataset_id=int(dataset_id),
         run_name=run_name,
-        voxel_spacings=[item["value"] for item in voxel_spacings["voxel_spacings"]],
         s3_prefix=storage.s3_root(),
         https_prefix=storage.https_root(),
     )

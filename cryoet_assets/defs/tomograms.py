@@ -103,20 +103,31 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[run_db_rows])
 def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments):
-    """tomogram and tomogram_author rows in the staging database."""
+    """tomogram_voxel_spacing, tomogram and tomogram_author rows in the staging database.
+
+    Runs after the tomograms are published, so the voxel spacing rows are the run's `VoxelSpacing*` folders
+    as they now are (facts §5.1): a planned spacing without a published tomogram gets no row, and the row of
+    a folder that is gone is pruned with its tomograms.
+    """
     from cryoet_assets.defs.datasets import require_parent
-    from cryoet_assets.lib.db.rows import tomogram_rowset
+    from cryoet_assets.lib.db.rows import published_voxel_spacings, tomogram_rowset, voxel_spacing_rowset
+    from cryoet_assets.lib.paths import reconstructions_dir
 
     summary = tomograms.summary
     dataset_id, run_name = summary["dataset_id"], summary["run_name"]
     require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name})
-    return tomogram_rowset(
+    staging = storage.staging()
+    folder = reconstructions_dir(dataset_id, run_name)
+    spacings = published_voxel_spacings(staging.listdir(folder)[0], where=staging.uri(folder))
+    prefixes = {"s3_prefix": storage.s3_root(), "https_prefix": storage.https_root()}
+    return voxel_spacing_rowset(
+        dataset_id=int(dataset_id), run_name=run_name, voxel_spacings=spacings, **prefixes
+    ) + tomogram_rowset(
         dataset_id=int(dataset_id),
         run_name=run_name,
         documents=tomograms.documents,
         file_sizes=summary["file_sizes"],
         dataset_deposition_id=summary["dataset_deposition_id"],
-        voxel_spacings=summary["voxel_spacings"],
-        s3_prefix=storage.s3_root(),
-        https_prefix=storage.https_root(),
+        voxel_spacings=spacings,
+        **prefixes,
     )

@@ -41,8 +41,12 @@ def run_metadata_path(dataset_id: object, run_name: object) -> str:
     return f"{run_dir(dataset_id, run_name)}/run_metadata.json"
 
 
+def reconstructions_dir(dataset_id: object, run_name: object) -> str:
+    return f"{run_dir(dataset_id, run_name)}/Reconstructions"
+
+
 def voxel_spacing_dir(dataset_id: object, run_name: object, voxel_spacing: float) -> str:
-    return f"{run_dir(dataset_id, run_name)}/Reconstructions/VoxelSpacing{voxel_spacing_name(voxel_spacing)}"
+    return f"{reconstructions_dir(dataset_id, run_name)}/VoxelSpacing{voxel_spacing_name(voxel_spacing)}"
 
 
 def state_path(asset_name: str, partition_key: str | None) -> str:

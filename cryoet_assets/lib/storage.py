@@ -475,11 +475,21 @@ class LocalBucket(Bucket):
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_work_dirs(target.parent)
-        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        for attempt in range(3):
+            # A concurrent delete or work_dir may prune the freshly created parent folder; recreate it.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         try:
             yield work
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            # Nothing published leaves no folder behind, as on S3 (e.g. no empty VoxelSpacing folder).
+            self._prune_empty_parents(target.parent)
 
     def publish_file(self, local: Path, key: str) -> None:
         target = self._path(key)

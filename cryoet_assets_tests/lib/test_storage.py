@@ -499,6 +499,19 @@ def test_work_dir_is_private_and_removed(bucket: Bucket) -> None:
     assert not work.exists()
 
 
+def test_a_work_dir_that_published_nothing_leaves_no_folder(bucket: Bucket) -> None:
+    bucket.write_bytes("run/run_metadata.json", b"{}")
+    with pytest.raises(ValueError, match="conversion failed"):
+        with bucket.work_dir("run/Reconstructions/VoxelSpacing20.000/Tomograms/100") as work:
+            (work / "half.mrc").write_bytes(b"half")
+            raise ValueError("conversion failed")
+    assert bucket.listdir("run") == ([], ["run_metadata.json"])
+    with bucket.work_dir("run/Reconstructions/VoxelSpacing10.000/Tomograms/100") as work:
+        (work / "v.mrc").write_bytes(b"MRC")
+        bucket.publish_file(work / "v.mrc", "run/Reconstructions/VoxelSpacing10.000/Tomograms/100/v.mrc")
+    assert bucket.listdir("run/Reconstructions") == (["VoxelSpacing10.000"], [])
+
+
 def test_publish_file_and_tree_replace_what_was_there(bucket: Bucket) -> None:
     bucket.write_bytes("t/v.zarr/0/0/0/0", b"old chunk")
     bucket.write_bytes("t/v.zarr/0/1/0/0", b"stale chunk")

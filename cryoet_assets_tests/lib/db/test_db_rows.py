@@ -14,7 +14,9 @@ from cryoet_assets.lib.db.rows import (
     dataset_rowset,
     dataset_runs_prune,
     deposition_rowset,
+    published_voxel_spacings,
     run_rowset,
+    voxel_spacing_rowset,
 )
 from cryoet_assets.lib.db.sync import Prune, Ref, apply_rowset
 from cryoet_assets.lib.keys import UnsafeNameError
@@ -186,14 +188,8 @@ def test_dataset_rowset_flattens_ontologies_like_the_portal() -> None:
     ]
 
 
-def test_run_rowset_builds_prefixes_and_rounds_spacings() -> None:
-    rowset = run_rowset(
-        dataset_id=10001,
-        run_name="TS_026",
-        voxel_spacings=[13.48, 13.4800004, 7],
-        s3_prefix=S3,
-        https_prefix=HTTPS,
-    )
+def test_run_rowset_builds_prefixes_and_leaves_voxel_spacings_alone() -> None:
+    rowset = run_rowset(dataset_id=10001, run_name="TS_026", s3_prefix=S3, https_prefix=HTTPS)
     assert _rows(rowset, "run") == [
         {
             "dataset_id": 10001,
@@ -202,6 +198,17 @@ def test_run_rowset_builds_prefixes_and_rounds_spacings() -> None:
             "https_prefix": f"{HTTPS}/10001/TS_026/",
         }
     ]
+    assert rowset.prunes == []
+
+
+def test_voxel_spacing_rowset_builds_prefixes_and_rounds_spacings() -> None:
+    rowset = voxel_spacing_rowset(
+        dataset_id=10001,
+        run_name="TS_026",
+        voxel_spacings=[13.48, 13.4800004, 7],
+        s3_prefix=S3,
+        https_prefix=HTTPS,
+    )
     run_ref = Ref("run", {"dataset_id": 10001, "name": "TS_026"})
     assert _rows(rowset, "tomogram_voxel_spacing") == [
         {
@@ -218,6 +225,16 @@ def test_run_rowset_builds_prefixes_and_rounds_spacings() -> None:
         },
     ]
     assert rowset.prunes == [Prune("tomogram_voxel_spacing", {"run_id": run_ref})]
+
+
+def test_published_voxel_spacings_are_the_voxel_spacing_folders_in_numeric_order() -> None:
+    where = "s3://staging/10001/TS_026/Reconstructions"
+    folders = ["VoxelSpacing13.480", "VoxelSpacing7.000", "Notes", "VoxelSpacing100.000"]
+    assert published_voxel_spacings(folders, where=where) == [7.0, 13.48, 100.0]
+    assert published_voxel_spacings([], where=where) == []
+    for name in ("VoxelSpacing13.48", "VoxelSpacing", "VoxelSpacingnan", "VoxelSpacing-1.000"):
+        with pytest.raises(MetadataError, match=f"^{where}/{name}: not a voxel spacing folder"):
+            published_voxel_spacings(["VoxelSpacing7.000", name], where=where)
 
 
 def test_dataset_runs_prune_keeps_the_named_runs() -> None:
@@ -263,8 +280,10 @@ def test_bad_prefixes_and_names_are_refused() -> None:
     with pytest.raises(ValueError, match="must start with https://"):
         deposition_rowset(DEPOSITION_10000, s3_prefix=S3, https_prefix="files.example.org")
     with pytest.raises(UnsafeNameError):
-        run_rowset(
-            dataset_id=10001, run_name="../TS_026", voxel_spacings=[], s3_prefix=S3, https_prefix=HTTPS
+        run_rowset(dataset_id=10001, run_name="../TS_026", s3_prefix=S3, https_prefix=HTTPS)
+    with pytest.raises(UnsafeNameError):
+        voxel_spacing_rowset(
+            dataset_id=10001, run_name="../TS_026", voxel_spacings=[7.0], s3_prefix=S3, https_prefix=HTTPS
         )
     with pytest.raises(MetadataError, match="deposition_metadata.json: field 'deposition_types' is missing"):
         deposition_rowset({**DEPOSITION_10000, "deposition_types": None}, s3_prefix=S3, https_prefix=HTTPS)
@@ -285,7 +304,8 @@ def test_built_rowsets_load_reload_and_prune(engine: Engine) -> None:
         rowset = deposition_rowset(DEPOSITION_10000, s3_prefix=S3, https_prefix=HTTPS)
         rowset += dataset_rowset(dataset_doc, s3_prefix=S3, https_prefix=HTTPS, file_size=2048)
         for name, spacings in runs.items():
-            rowset += run_rowset(
+            rowset += run_rowset(dataset_id=10001, run_name=name, s3_prefix=S3, https_prefix=HTTPS)
+            rowset += voxel_spacing_rowset(
                 dataset_id=10001, run_name=name, voxel_spacings=spacings, s3_prefix=S3, https_prefix=HTTPS
             )
         return rowset + dataset_runs_prune(10001, runs)

@@ -17,6 +17,7 @@ from cryoet_assets.lib.db.rows import (
     deposition_rowset,
     run_rowset,
     tomogram_rowset,
+    voxel_spacing_rowset,
 )
 from cryoet_assets.lib.db.sync import Prune, Ref, RowSet, apply_rowset
 
@@ -124,7 +125,8 @@ def _parents(spacings: tuple[float, ...] = (10.0, 13.48)) -> RowSet:
     }
     rowset = _deposition(DATASET_DEPOSITION) + _deposition(OTHER_DEPOSITION)
     rowset += dataset_rowset(dataset, s3_prefix=S3, https_prefix=HTTPS, file_size=None)
-    return rowset + run_rowset(
+    rowset += run_rowset(dataset_id=DATASET_ID, run_name=RUN, s3_prefix=S3, https_prefix=HTTPS)
+    return rowset + voxel_spacing_rowset(
         dataset_id=DATASET_ID, run_name=RUN, voxel_spacings=spacings, s3_prefix=S3, https_prefix=HTTPS
     )
 
