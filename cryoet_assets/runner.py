@@ -182,7 +182,14 @@ def ingest(
     parent_tags = {"deposition_job": DEPOSITION_TAG, "dataset_job": DATASET_TAG}
     sensors = ((deposit_sensor, "dataset_plan_job"), (plan_sensor, None), (dataset_rollup_sensor, "dataset_job"))
     for sensor, default_job in sensors:
-        tick = _evaluate(instance, sensor, storage)
+        try:
+            tick = _evaluate(instance, sensor, storage)
+        except Exception as exc:  # a failed tick keeps its cursor, as in the daemon; the next sensors still run
+            outcome = RunOutcome(job_name=sensor.name, partition_key="tick", success=False,
+                                 error=f"{type(exc).__name__}: {exc}")
+            display.finished(outcome)
+            report.runs.append(outcome)
+            continue
         if sensor is deposit_sensor:
             for outcome in _refused_configs(tick.previous_cursor, tick.cursor):
                 display.finished(outcome)

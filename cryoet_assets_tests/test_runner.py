@@ -221,3 +221,22 @@ def test_terminal_display_redraws_one_line_per_job():
         f"\r\x1b[K{job}[########........] 20/40 planes of TS_001.mrc"
         f"\r\x1b[K{job}ok\n"
     )
+
+
+def test_a_sensor_that_fails_keeps_its_cursor_and_says_why(embedded):
+    from cryoet_assets.lib.paths import state_path
+
+    settings, demo, instance = embedded
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
+    open_bucket(settings.staging_url).delete(state_path("ingestion_plan", "20999"))
+    open_bucket(settings.configs_url).delete(demo.config_key)
+
+    report = ingest(instance, log=lambda line: None)
+    assert [(run.job_name, run.partition_key, run.success) for run in report.runs] == [
+        ("plan_sensor", "tick", False)]
+    assert report.runs[0].error == (
+        "Failure: dataset 20999 has no ingestion_plan yet; materialize ingestion_plan for it first")
+    states = sensor_states(instance)
+    assert "plan_sensor" not in states  # no cursor stored: the plan is read again on the next tick
+    assert states["deposit_sensor"].instigator_data.cursor == "{}"
