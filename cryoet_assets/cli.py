@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--production", help="production bucket (default: <staging>-production)")
     ingest.add_argument("--production-db", help="production database URL (default: the staging one)")
     ingest.add_argument("--staging-https-prefix", default="",
-                        help="public https:// URL of the staging bucket's root, written to the portal database's "
-                             "https columns (required when --staging is an s3:// bucket)")
+                        help="public https:// URL of the staging bucket's root, written to the portal "
+                             "database's https columns (required when --staging is an s3:// bucket)")
     ingest.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
     ingest.add_argument("--dagster-home", type=Path, help=f"Dagster instance folder (default: $DAGSTER_HOME or "
                                                           f"./{DEFAULT_HOME}/dagster_home)")
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         ingest.error(f"--staging-https-prefix {https_prefix!r} must start with https:// or http://")
     if args.staging.startswith("s3://") and not https_prefix:
         ingest.error(
-            f"--staging {args.staging} is an S3 bucket: give --staging-https-prefix, the public https:// URL of "
-            "its root (e.g. https://BUCKET.s3.amazonaws.com/PREFIX); the portal database stores every file's "
-            "https URL"
+            f"--staging {args.staging} is an S3 bucket: give --staging-https-prefix, the public https:// URL "
+            "of its root (e.g. https://BUCKET.s3.amazonaws.com/PREFIX); the portal database stores every "
+            "file's https URL"
         )
     return run_ingest(args)
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 PORTAL_DEPOSIT_BUCKET = "cryoetportal-rawdatasets-dev"  # key photo paths in configs start with this bucket name
 JOB_ORDER = ("dataset_plan_job", "deposition_job", "dataset_job", "acquisition_run_job")
 DEFINITIONS_MODULE = "cryoet_assets.definitions"
-# Dagster keeps a sensor's state per code location name: the runner, workspace.yaml and [tool.dagster] use this one.
+# Dagster keeps a sensor's state per code location name: the runner, workspace.yaml and [tool.dagster] use
+# this one.
 CODE_LOCATION = "cryoet_assets"
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_NAME_TAG = "dagster/sensor_name"
@@ -79,7 +80,7 @@ class Settings:
 
 
 def workspace_yaml() -> str:
-    """A workspace file that loads the definitions under the code location name the runner keeps sensor state for."""
+    """A workspace file loading the definitions as the code location the runner keeps sensor state for."""
     return (
         "load_from:\n"
         "  - python_module:\n"
@@ -184,7 +185,7 @@ def ingest(
     for sensor, default_job in sensors:
         try:
             tick = _evaluate(instance, sensor, storage)
-        except Exception as exc:  # a failed tick keeps its cursor, as in the daemon; the next sensors still run
+        except Exception as exc:  # a failed tick keeps its cursor, as in the daemon; the next sensors run
             outcome = RunOutcome(job_name=sensor.name, partition_key="tick", success=False,
                                  error=f"{type(exc).__name__}: {exc}")
             display.finished(outcome)
@@ -195,7 +196,8 @@ def ingest(
                 display.finished(outcome)
                 report.runs.append(outcome)
         _add_partitions(instance, tick.result)
-        requests = sorted(tick.result.run_requests or [], key=lambda r: JOB_ORDER.index(r.job_name or default_job))
+        requests = sorted(tick.result.run_requests or [],
+                          key=lambda r: JOB_ORDER.index(r.job_name or default_job))
         for request in requests:
             job_name = request.job_name or default_job
             if request.run_key and _run_key_used(instance, sensor.name, request.run_key):
@@ -212,9 +214,9 @@ def ingest(
                 display.started(job_name, request.partition_key)
                 outcome = execute(instance, job_name=job_name, partition_key=request.partition_key, tags=tags,
                                   on_progress=display.progress)
-                tick.run_ids.append(outcome.run_id)
-                if request.run_key:
-                    tick.run_keys.append(request.run_key)
+                if outcome.run_id:
+                    tick.run_ids.append(outcome.run_id)
+                    tick.run_keys += [request.run_key] if request.run_key else []
             if not outcome.success and job_name in parent_tags:
                 failed.add((parent_tags[job_name], request.partition_key))
             display.finished(outcome)
@@ -287,14 +289,14 @@ def _check_outcome(evaluation) -> CheckOutcome:
 
 
 def _failure_reasons(result, checks: list[CheckOutcome]) -> str:
-    """Each failed step's reason, once: the Failure's description, the failed blocking checks, or the error raised."""
+    """Each failed step's reason once: the Failure's description, the failed blocking checks, or the error."""
     reasons: list[str] = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             reason = _step_failure_reason(event.step_key, event.step_failure_data, checks)
             if reason not in reasons:
                 reasons.append(reason)
-    return "\n".join(reasons) or f"the run failed before any step did; see run {result.run_id} in the Dagster UI"
+    return "\n".join(reasons) or f"the run failed before any step did: see run {result.run_id} in the UI"
 
 
 def _step_failure_reason(step_key: str | None, data, checks: list[CheckOutcome]) -> str:
@@ -306,7 +308,7 @@ def _step_failure_reason(step_key: str | None, data, checks: list[CheckOutcome])
     if error.cls_name == "DagsterAssetCheckFailedError":
         names = [check.name for check in checks if not check.passed and check.severity == "ERROR"]
         return f"blocking check {', '.join(names) or 'of the asset'} failed"
-    # Dagster wraps what the step raised (and a RetryRequested what made it retry): report the step's own error.
+    # Dagster wraps what the step raised (and RetryRequested what made it retry): report the step's own error.
     while error.cause is not None and (error.cls_name or "").startswith(("Dagster", "RetryRequested")):
         error = error.cause
     message = error.message.strip()
@@ -329,7 +331,7 @@ def _progress_listener(on_progress: Callable[[PlaneProgress], None]):
 
 
 def _sensor_origin(sensor: dg.SensorDefinition):
-    """The sensor's origin as a daemon loading `workspace_yaml()` sees it; its state is looked up by selector."""
+    """The sensor's origin as a daemon loading `workspace_yaml()` sees it (state is found by its selector)."""
     from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
     from dagster._core.remote_origin import (
         ManagedGrpcPythonEnvCodeLocationOrigin,
@@ -380,7 +382,7 @@ def _run_key_used(instance: dg.DagsterInstance, sensor_name: str, run_key: str) 
 
 
 def _record(instance: dg.DagsterInstance, tick: _Tick) -> None:
-    """Store the tick and the sensor's state (cursor, last run key, times) as `dagster._daemon.sensor` does."""
+    """Store the tick and the sensor's state (cursor, last run key, times) as the sensor daemon does."""
     from dagster._core.definitions.sensor_definition import SensorType
     from dagster._core.scheduler.instigation import (
         InstigatorState,

@@ -52,8 +52,8 @@ def test_ingest_one_config(tmp_path, broken):
     if broken:
         config.write_text(config.read_text().replace("sample_type: cell_line", "sample_type: spaceship"))
     db = f"sqlite:///{tmp_path / 'portal.db'}"
-    ingest = ["ingest", "--config", str(config), "--deposit", deposit.uri(""), "--staging", str(tmp_path / "staging"),
-              "--db", db, "--dagster-home", str(tmp_path / "home")]
+    ingest = ["ingest", "--config", str(config), "--deposit", deposit.uri(""),
+              "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(tmp_path / "home")]
     result = run(ingest, cwd=tmp_path)
     engine = create_engine(db)
     with engine.connect() as connection:

@@ -116,9 +116,9 @@ def test_deposit_to_database_on_real_services(deployment, instance, postgres_dat
     # The sensors' cursors and run keys are in the instance: asked again, nothing is new and nothing runs.
     assert ingest(instance, log=lambda line: None).runs == []
 
-    # Re-materializing everything (from a new Dagster instance, which has no cursors or run keys yet) changes no
-    # id, no row, no document and no volume. (dataset.file_size sums what the dataset prefix holds when the
-    # roll-up loads the dataset again, so it is compared apart.)
+    # Re-materializing everything (from a new Dagster instance, which has no cursors or run keys yet) changes
+    # no id, no row, no document and no volume. (dataset.file_size sums what the dataset prefix holds when
+    # the roll-up loads the dataset again, so it is compared apart.)
     tables = ("deposition", "run", "tomogram_voxel_spacing", "dataset_author", "deposition_author",
               "dataset_funding", "deposition_type", "tomogram", "tomogram_author")
     volumes = {info.key: info.etag for info in staging.list("20999/") if "/Tomograms/" in info.key}
@@ -126,7 +126,8 @@ def test_deposit_to_database_on_real_services(deployment, instance, postgres_dat
     dataset_columns = "id, deposition_id, title, description, organism_name, s3_prefix, https_prefix"
     before["dataset"] = rows(deployment, f"select {dataset_columns} from dataset")
     dataset_bytes = staging.read_bytes("20999/dataset_metadata.json")
-    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_database()}}}) as fresh:
+    fresh_storage = {"storage": {"postgres": {"postgres_url": postgres_database()}}}
+    with dg.instance_for_test(overrides=fresh_storage) as fresh:
         again = ingest(fresh, log=lambda line: None)
     assert again.success and len(again.runs) == 7
     after = {table: rows(deployment, f"select * from {table} order by id") for table in tables}

@@ -1,4 +1,4 @@
-"""Progress of a tomogram conversion: a few log lines per tomogram in the run's event log, and their parser."""
+"""Progress of tomogram conversions: a few lines per tomogram in the run's event log, and their parser."""
 
 from __future__ import annotations
 
