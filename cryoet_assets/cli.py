@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
 DEFAULT_HOME = ".cryoet-assets"
@@ -25,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--db", required=True, help="staging portal database, a SQLAlchemy URL")
     ingest.add_argument("--production", help="production bucket (default: <staging>-production)")
     ingest.add_argument("--production-db", help="production database URL (default: the staging one)")
+    ingest.add_argument("--staging-https-prefix", default="",
+                        help="public https:// URL of the staging bucket's root, written to the portal "
+                             "database's https columns (required when --staging is an s3:// bucket)")
     ingest.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
     ingest.add_argument("--dagster-home", type=Path, help=f"Dagster instance folder (default: $DAGSTER_HOME or "
                                                           f"./{DEFAULT_HOME}/dagster_home)")
@@ -33,11 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("files", nargs="+", type=Path)
 
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview)")
     if args.command == "validate-config":
         return validate_config(args.files)
     if args.command == "demo":
         return run_demo(args.root)
+    https_prefix = args.staging_https_prefix
+    if https_prefix and not https_prefix.startswith(("https://", "http://")):
+        ingest.error(f"--staging-https-prefix {https_prefix!r} must start with https:// or http://")
+    if args.staging.startswith("s3://") and not https_prefix:
+        ingest.error(
+            f"--staging {args.staging} is an S3 bucket: give --staging-https-prefix, the public https:// URL "
+            "of its root (e.g. https://BUCKET.s3.amazonaws.com/PREFIX); the portal database stores every "
+            "file's https URL"
+        )
     return run_ingest(args)
 
 
@@ -88,6 +98,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         staging_db_url=args.db,
         production_db_url=args.production_db or args.db,
         s3_endpoint_url=args.s3_endpoint_url,
+        staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
     try:
         data = args.config.read_bytes()
@@ -105,7 +116,7 @@ def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
 
     import dagster as dg
 
-    from cryoet_assets.runner import ingest
+    from cryoet_assets.runner import Display, ingest, workspace_yaml
     from cryoet_assets.summary import print_summary
 
     home = home.resolve()
@@ -113,20 +124,62 @@ def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
     if not (home / "dagster.yaml").exists():
         # The repository's root dagster.yaml, shipped in the package: the embedded default instance.
         (home / "dagster.yaml").write_text(files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text())
+    workspace = home / "workspace.yaml"
+    if not workspace.exists():
+        workspace.write_text(workspace_yaml())
     os.environ["DAGSTER_HOME"] = str(home)
     settings.apply()
+    display = TerminalDisplay() if sys.stdout.isatty() else Display()
     with dg.DagsterInstance.get() as instance:
         print(f"Dagster instance: {home}")
-        report = ingest(instance)
+        report = ingest(instance, display=display)
+        if not report.runs:
+            print("  nothing new: every config and deposit is as this instance last ingested it")
         print_summary(report, settings=settings, instance=instance)
-    print("\nOpen the same instance in the Dagster UI:")
+    print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them):")
     where = f"cd {ui_dir} && " if ui_dir else ""
     dagster = Path(sys.executable).parent / "dagster"
-    print(f"  {where}DAGSTER_HOME={home} {dagster} dev -m cryoet_assets.definitions -h 127.0.0.1 -p 3000")
+    print(f"  {where}DAGSTER_HOME={home} {dagster} dev -w {workspace} -h 127.0.0.1 -p 3000")
     if ui_dir is None:
         print("  (export the CRYOET_* variables first: " + " ".join(f"{k}={v}" for k, v in
                                                                   settings.environment().items()) + ")")
     return 0 if report.success else 1
+
+
+class TerminalDisplay:
+    """On a terminal: each job on one line, redrawn in place with a bar for the tomogram being converted."""
+
+    BAR = 16
+
+    def __init__(self, stream=None, *, width: int | None = None) -> None:
+        import shutil
+        import threading
+
+        self._stream = stream or sys.stdout
+        self._width = width or shutil.get_terminal_size().columns - 1
+        self._job = ""
+        self._lock = threading.Lock()  # progress arrives from the conversion's thread
+
+    def started(self, job_name: str, partition_key: str) -> None:
+        self._job = f"  {job_name:<20} {partition_key:<20} "
+        self._draw(f"{self._job}running")
+
+    def progress(self, progress) -> None:
+        filled = self.BAR * progress.done // max(progress.total, 1)
+        name = progress.source.rsplit("/", 1)[-1]
+        bar = "#" * filled + "." * (self.BAR - filled)
+        self._draw(f"{self._job}[{bar}] {progress.done}/{progress.total} planes of {name}")
+
+    def finished(self, outcome) -> None:
+        from cryoet_assets.runner import describe
+
+        self._draw(describe(outcome) + "\n")
+
+    def _draw(self, text: str) -> None:
+        line, newline, _ = text.partition("\n")
+        with self._lock:
+            self._stream.write("\r\033[K" + line[: self._width] + newline)
+            self._stream.flush()
 
 
 if __name__ == "__main__":

@@ -1,17 +1,39 @@
-"""In-process ingestion: the real sensors and jobs, ticked and executed one after another on one instance."""
+"""In-process ingestion: the real sensors ticked, and the runs they ask for executed one after another.
+
+The instance is left as Dagster's sensor daemon (`dagster._daemon.sensor`) would have left it: a tick per
+evaluation, each sensor's cursor and last run key in its instigator state, the `dagster/run_key` and
+`dagster/sensor_name` tags on every run, the requested dynamic partitions added. A daemon started afterwards
+(`dagster dev`) therefore requests nothing until a config or a deposit changes, and a request whose run key
+was already used is skipped here as the daemon skips it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import dagster as dg
 
+if TYPE_CHECKING:
+    from cryoet_assets.defs.progress import PlaneProgress
+
 PORTAL_DEPOSIT_BUCKET = "cryoetportal-rawdatasets-dev"  # key photo paths in configs start with this bucket name
 JOB_ORDER = ("dataset_plan_job", "deposition_job", "dataset_job", "acquisition_run_job")
+DEFINITIONS_MODULE = "cryoet_assets.definitions"
+# Dagster keeps a sensor's state per code location name: the runner, workspace.yaml and [tool.dagster] use
+# this one.
+CODE_LOCATION = "cryoet_assets"
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
 
 
 @dataclass(frozen=True)
@@ -57,11 +79,22 @@ class Settings:
         os.environ.update(self.environment())
 
 
+def workspace_yaml() -> str:
+    """A workspace file loading the definitions as the code location the runner keeps sensor state for."""
+    return (
+        "load_from:\n"
+        "  - python_module:\n"
+        f"      module_name: {DEFINITIONS_MODULE}\n"
+        f"      location_name: {CODE_LOCATION}\n"
+    )
+
+
 class CheckOutcome(NamedTuple):
     name: str
     passed: bool
     text: str
     severity: str = "ERROR"
+    failed_expectations: tuple[str, ...] = ()
 
     @property
     def warned(self) -> bool:
@@ -76,6 +109,7 @@ class RunOutcome:
     success: bool
     checks: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
+    run_id: str = ""
 
 
 @dataclass
@@ -91,8 +125,48 @@ class IngestionReport:
         return [(run.partition_key, check) for run in self.runs for check in run.checks]
 
 
-def ingest(instance: dg.DagsterInstance, *, log: Callable[[str], None] = print) -> IngestionReport:
-    """Tick the deposit sensor, run the plans, tick the plan sensor, run what it asks for, in dependency order."""
+class Display:
+    """Plain lines, for pipes and logs: each job as it starts and ends, each tomogram's progress."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self._write = write
+        self._lock = threading.Lock()  # progress arrives from the conversion's thread
+
+    def started(self, job_name: str, partition_key: str) -> None:
+        self.write(f"  {job_name:<20} {partition_key:<20} started")
+
+    def progress(self, progress: PlaneProgress) -> None:
+        self.write(f"    {progress.source}: {progress.done}/{progress.total} planes written")
+
+    def finished(self, outcome: RunOutcome) -> None:
+        self.write(describe(outcome))
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._write(line)
+
+
+@dataclass
+class _Tick:
+    """One evaluation of a sensor and the runs it led to, recorded as the daemon records a tick."""
+
+    sensor: dg.SensorDefinition
+    started: float
+    previous_cursor: str | None
+    result: dg.SensorResult
+    cursor: str | None
+    run_ids: list[str] = field(default_factory=list)
+    run_keys: list[str] = field(default_factory=list)
+
+
+def ingest(
+    instance: dg.DagsterInstance, *, log: Callable[[str], None] = print, display: Display | None = None
+) -> IngestionReport:
+    """Tick the deposit sensor, run the plans, tick the plan sensor, run what it asks for, then the roll-up.
+
+    Each sensor starts from the cursor stored in `instance` and requests whose run key that sensor already
+    used are skipped, so calling this again without changes runs nothing.
+    """
     from cryoet_assets.definitions import defs
     from cryoet_assets.defs.sensors import (
         DATASET_TAG,
@@ -102,83 +176,267 @@ def ingest(instance: dg.DagsterInstance, *, log: Callable[[str], None] = print) 
         plan_sensor,
     )
 
+    display = display or Display(log)
     storage = defs.resources["storage"]
     report = IngestionReport()
     failed: set[tuple[str, str]] = set()
     parent_tags = {"deposition_job": DEPOSITION_TAG, "dataset_job": DATASET_TAG}
     sensors = ((deposit_sensor, "dataset_plan_job"), (plan_sensor, None), (dataset_rollup_sensor, "dataset_job"))
     for sensor, default_job in sensors:
-        context = dg.build_sensor_context(instance=instance, resources={"storage": storage})
-        result = sensor(context)
+        try:
+            tick = _evaluate(instance, sensor, storage)
+        except Exception as exc:  # a failed tick keeps its cursor, as in the daemon; the next sensors run
+            outcome = RunOutcome(job_name=sensor.name, partition_key="tick", success=False,
+                                 error=f"{type(exc).__name__}: {exc}")
+            display.finished(outcome)
+            report.runs.append(outcome)
+            continue
         if sensor is deposit_sensor:
-            for outcome in _refused_configs(result.cursor):
-                log(_describe(outcome))
+            for outcome in _refused_configs(tick.previous_cursor, tick.cursor):
+                display.finished(outcome)
                 report.runs.append(outcome)
-        for request in result.dynamic_partitions_requests or []:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        requests = sorted(result.run_requests or [],
+        _add_partitions(instance, tick.result)
+        requests = sorted(tick.result.run_requests or [],
                           key=lambda r: JOB_ORDER.index(r.job_name or default_job))
         for request in requests:
             job_name = request.job_name or default_job
+            if request.run_key and _run_key_used(instance, sensor.name, request.run_key):
+                continue
             blocked = [f"{tag.split('/')[-1]} {key}" for tag, key in request.tags.items() if (tag, key) in failed]
             if blocked:
                 # The daemon would let these wait for their parent rows; in one process we know they never come.
                 outcome = RunOutcome(job_name=job_name, partition_key=request.partition_key, success=False,
                                      error=f"skipped: {', '.join(blocked)} did not load")
             else:
-                outcome = execute(instance, job_name=job_name, partition_key=request.partition_key,
-                                  tags=request.tags)
+                tags = {**request.tags, SENSOR_NAME_TAG: sensor.name}
+                if request.run_key:
+                    tags[RUN_KEY_TAG] = request.run_key
+                display.started(job_name, request.partition_key)
+                outcome = execute(instance, job_name=job_name, partition_key=request.partition_key, tags=tags,
+                                  on_progress=display.progress)
+                if outcome.run_id:
+                    tick.run_ids.append(outcome.run_id)
+                    tick.run_keys += [request.run_key] if request.run_key else []
             if not outcome.success and job_name in parent_tags:
                 failed.add((parent_tags[job_name], request.partition_key))
-            log(_describe(outcome))
+            display.finished(outcome)
             report.runs.append(outcome)
+        _record(instance, tick)
     return report
 
 
-def execute(instance: dg.DagsterInstance, *, job_name: str, partition_key: str, tags=None) -> RunOutcome:
-    """Execute one partition of one job in this process; never raises for a failed step."""
+def execute(
+    instance: dg.DagsterInstance,
+    *,
+    job_name: str,
+    partition_key: str,
+    tags=None,
+    on_progress: Callable[[PlaneProgress], None] | None = None,
+) -> RunOutcome:
+    """Execute one partition of one job in this process; never raises for a failed step.
+
+    Dagster's console logging is off (the run's events are in the instance); `error` holds each failed step's
+    reason once, without a traceback, and `on_progress` gets the tomograms step's progress lines.
+    """
     from cryoet_assets.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        tags=dict(tags or {}),
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=False,
-    )
-    checks = [
-        CheckOutcome(evaluation.check_name, evaluation.passed, evaluation.description or "",
-                     evaluation.severity.value if evaluation.severity else "ERROR")
-        for evaluation in result.get_asset_check_evaluations()
+    run_id = str(uuid.uuid4())
+    if on_progress is not None:
+        instance.add_event_listener(run_id, _progress_listener(on_progress))
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            tags=dict(tags or {}),
+            run_id=run_id,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            raise_on_error=False,
+        )
+    except dg.DagsterError as exc:  # e.g. a partition key the instance does not know
+        return RunOutcome(job_name=job_name, partition_key=partition_key, success=False, error=str(exc))
+    checks = [_check_outcome(evaluation) for evaluation in result.get_asset_check_evaluations()]
+    error = "" if result.success else _failure_reasons(result, checks)
+    return RunOutcome(job_name=job_name, partition_key=partition_key, success=result.success, checks=checks,
+                      error=error, run_id=result.run_id)
+
+
+def describe(outcome: RunOutcome) -> str:
+    """One line per run: job, partition, state and check counts (reasons are in the summary)."""
+    state = "ok" if outcome.success else "FAILED"
+    line = f"  {outcome.job_name:<20} {outcome.partition_key:<20} {state:<6}"
+    if outcome.checks:
+        passed = sum(1 for check in outcome.checks if check.passed)
+        warned = sum(1 for check in outcome.checks if check.warned)
+        line += f" checks {passed}/{len(outcome.checks)} passed" + (f", {warned} warned" if warned else "")
+    return line.rstrip()
+
+
+def _check_outcome(evaluation) -> CheckOutcome:
+    validation = evaluation.metadata.get("validation")
+    failures = (validation.value or {}).get("failures", []) if validation is not None else []
+    expectations = [
+        f"{item['expectation']} on {item['column']}" if item.get("column") else item["expectation"]
+        for item in failures
     ]
-    error = ""
+    return CheckOutcome(
+        evaluation.check_name,
+        evaluation.passed,
+        evaluation.description or "",
+        evaluation.severity.value if evaluation.severity else "ERROR",
+        tuple(dict.fromkeys(expectations)),
+    )
+
+
+def _failure_reasons(result, checks: list[CheckOutcome]) -> str:
+    """Each failed step's reason once: the Failure's description, the failed blocking checks, or the error."""
+    reasons: list[str] = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
-            error = event.step_failure_data.error.message.strip() if event.step_failure_data.error else ""
-            break
-    return RunOutcome(job_name=job_name, partition_key=partition_key, success=result.success, checks=checks,
-                      error=error)
+            reason = _step_failure_reason(event.step_key, event.step_failure_data, checks)
+            if reason not in reasons:
+                reasons.append(reason)
+    return "\n".join(reasons) or f"the run failed before any step did: see run {result.run_id} in the UI"
 
 
-def _refused_configs(cursor: str | None) -> list[RunOutcome]:
-    """Configs the deposit sensor could not plan, as failed outcomes that name the problems."""
+def _step_failure_reason(step_key: str | None, data, checks: list[CheckOutcome]) -> str:
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return f"{step_key}: {data.user_failure_data.description.strip()}"
+    error = data.error
+    if error is None:
+        return f"{step_key}: failed without an error"
+    if error.cls_name == "DagsterAssetCheckFailedError":
+        names = [check.name for check in checks if not check.passed and check.severity == "ERROR"]
+        return f"blocking check {', '.join(names) or 'of the asset'} failed"
+    # Dagster wraps what the step raised (and RetryRequested what made it retry): report the step's own error.
+    while error.cause is not None and (error.cls_name or "").startswith(("Dagster", "RetryRequested")):
+        error = error.cause
+    message = error.message.strip()
+    qualified, _, text = message.partition(": ")
+    if error.cls_name and qualified.endswith(error.cls_name) and text:
+        message = f"{error.cls_name}: {text}"
+    return f"{step_key}: {message}"
+
+
+def _progress_listener(on_progress: Callable[[PlaneProgress], None]):
+    from cryoet_assets.defs.progress import parse_progress
+
+    def listen(event) -> None:
+        if not event.is_dagster_event:
+            progress = parse_progress(event.user_message)
+            if progress is not None:
+                on_progress(progress)
+
+    return listen
+
+
+def _sensor_origin(sensor: dg.SensorDefinition):
+    """The sensor's origin as a daemon loading `workspace_yaml()` sees it (state is found by its selector)."""
+    from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteInstigatorOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE),
+        location_name=CODE_LOCATION,
+    )
+    return RemoteInstigatorOrigin(RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME), sensor.name)
+
+
+def _stored_state(instance: dg.DagsterInstance, sensor: dg.SensorDefinition):
+    origin = _sensor_origin(sensor)
+    return instance.get_instigator_state(origin.get_id(), origin.get_selector().get_id())
+
+
+def _evaluate(instance: dg.DagsterInstance, sensor: dg.SensorDefinition, storage) -> _Tick:
+    """Evaluate the sensor from its stored cursor, as the daemon does."""
+    state = _stored_state(instance, sensor)
+    cursor = state.instigator_data.cursor if state is not None and state.instigator_data else None
+    started = time.time()
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage})
+    # The sensor's log lines go to the console; what they say is reported with the tick's outcome instead.
+    with contextlib.redirect_stderr(io.StringIO()):
+        result = sensor(context)
+    return _Tick(sensor=sensor, started=started, previous_cursor=cursor, result=result,
+                 cursor=cursor if result.cursor is None else result.cursor)
+
+
+def _add_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
+    for request in result.dynamic_partitions_requests or []:
+        new = [key for key in request.partition_keys
+               if not instance.has_dynamic_partition(request.partitions_def_name, key)]
+        if new:
+            instance.add_dynamic_partitions(request.partitions_def_name, new)
+
+
+def _run_key_used(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> bool:
+    """Whether a run of this sensor already carries the run key: the daemon would skip the request."""
+    runs = instance.get_run_records(
+        filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}), limit=1
+    )
+    return bool(runs)
+
+
+def _record(instance: dg.DagsterInstance, tick: _Tick) -> None:
+    """Store the tick and the sensor's state (cursor, last run key, times) as the sensor daemon does."""
+    from dagster._core.definitions.sensor_definition import SensorType
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        SensorInstigatorData,
+        TickData,
+        TickStatus,
+    )
+
+    origin = _sensor_origin(tick.sensor)
+    origin_id, selector_id = origin.get_id(), origin.get_selector().get_id()
+    finished = time.time()
+    instance.create_tick(
+        TickData(
+            instigator_origin_id=origin_id,
+            instigator_name=tick.sensor.name,
+            instigator_type=InstigatorType.SENSOR,
+            status=TickStatus.SUCCESS if tick.run_ids else TickStatus.SKIPPED,
+            timestamp=tick.started,
+            run_ids=tick.run_ids,
+            run_keys=tick.run_keys,
+            cursor=tick.cursor,
+            selector_id=selector_id,
+            end_timestamp=finished,
+        )
+    )
+    state = instance.get_instigator_state(origin_id, selector_id)
+    previous = state.instigator_data if state is not None else None
+    data = SensorInstigatorData(
+        last_tick_timestamp=tick.started,
+        last_run_key=tick.run_keys[-1] if tick.run_keys else getattr(previous, "last_run_key", None),
+        min_interval=tick.sensor.minimum_interval_seconds,
+        cursor=tick.cursor,
+        last_tick_start_timestamp=tick.started,
+        last_sensor_start_timestamp=getattr(previous, "last_sensor_start_timestamp", None) or tick.started,
+        sensor_type=SensorType.STANDARD,
+        last_tick_success_timestamp=finished,
+    )
+    if state is None:
+        instance.add_instigator_state(
+            InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.DECLARED_IN_CODE, data)
+        )
+    else:
+        instance.update_instigator_state(state.with_data(data))
+
+
+def _refused_configs(previous_cursor: str | None, cursor: str | None) -> list[RunOutcome]:
+    """Configs this tick of the deposit sensor could not plan, as failed outcomes that name the problems."""
     from cryoet_assets.lib.watch import WatchCursor
 
+    before = WatchCursor.loads(previous_cursor).configs
     return [
         RunOutcome(job_name="deposit_sensor", partition_key=key, success=False, error=seen.error)
         for key, seen in WatchCursor.loads(cursor).configs.items()
-        if seen.error
+        if seen.error and before.get(key) != seen
     ]
-
-
-def _describe(outcome: RunOutcome) -> str:
-    state = "ok" if outcome.success else "FAILED"
-    passed = sum(1 for check in outcome.checks if check.passed)
-    warned = sum(1 for check in outcome.checks if check.warned)
-    line = f"  {outcome.job_name:<20} {outcome.partition_key:<20} {state:<6} checks {passed}/{len(outcome.checks)} passed"
-    if warned:
-        line += f", {warned} warned"
-    if outcome.error:
-        line += "\n    " + outcome.error.replace("\n", "\n    ")
-    return line

@@ -34,10 +34,13 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     print(f"\nChecks: {len(checks) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed")
     for label, items in (("WARNING", warned), ("FAILED", failed)):
         for partition, check in items:
-            print(f"  {label} {check.name} [{partition}]: {check.text}")
+            expectations = f" {', '.join(check.failed_expectations)}" if check.failed_expectations else ""
+            print(f"  {label} {check.name} [{partition}]{expectations}: {check.text}")
     broken = [run for run in report.runs if not run.success]
     for run in broken:
-        print(f"  run failed: {run.job_name} [{run.partition_key}]: {run.error.splitlines()[0] if run.error else ''}")
+        lines = run.error.splitlines()
+        reason = f" {lines[0]}" if len(lines) == 1 else "".join(f"\n    {line}" for line in lines)
+        print(f"  run failed: {run.job_name} [{run.partition_key}]:{reason}")
 
     print("\nRows in the staging database:")
     upgrade(settings.staging_db_url)

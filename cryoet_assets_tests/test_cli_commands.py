@@ -32,11 +32,18 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     assert "20999/TS_001/Reconstructions/VoxelSpacing20.024/Tomograms/101/TS_001.zarr/  (OME-Zarr" in out
     assert "20999/TS_002/Reconstructions/VoxelSpacing10.012/Images/100/key-photo-snapshot.png" in out
     assert "20999/dataset_metadata.json" in out and "depositions_metadata/10999/deposition_metadata.json" in out
-    assert f"DAGSTER_HOME={tmp_path / 'demo' / 'dagster_home'}" in out and " dev -m cryoet_assets.definitions" in out
+    # The UI command loads the definitions under the code location name the sensors' state was stored for.
+    home = tmp_path / "demo" / "dagster_home"
+    assert f"DAGSTER_HOME={home}" in out and f" dev -w {home / 'workspace.yaml'} " in out
+    assert "location_name: cryoet_assets" in (home / "workspace.yaml").read_text()
     # The demo's instance is the embedded default: the repository's root dagster.yaml.
-    assert (tmp_path / "demo" / "dagster_home" / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
+    assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
     env_file = (tmp_path / "demo" / ".env").read_text()
     assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file
+    # Progress as plain lines (stdout is not a terminal): each job as it starts, each tomogram's planes.
+    assert "  acquisition_run_job  20999__TS_002        started\n" in out
+    assert "/lab_uploads/demo/runs/TS_002/TS_002.mrc: 40/40 planes written\n" in out
+    assert "Warning" not in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("broken", [False, True])
@@ -48,8 +55,9 @@ def test_ingest_one_config(tmp_path, broken):
     if broken:
         config.write_text(config.read_text().replace("sample_type: cell_line", "sample_type: spaceship"))
     db = f"sqlite:///{tmp_path / 'portal.db'}"
-    result = run(["ingest", "--config", str(config), "--deposit", deposit.uri(""), "--staging",
-                  str(tmp_path / "staging"), "--db", db, "--dagster-home", str(tmp_path / "home")], cwd=tmp_path)
+    ingest = ["ingest", "--config", str(config), "--deposit", deposit.uri(""),
+              "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(tmp_path / "home")]
+    result = run(ingest, cwd=tmp_path)
     engine = create_engine(db)
     with engine.connect() as connection:
         runs = connection.execute(text("select count(*) from run")).scalar_one()
@@ -57,8 +65,51 @@ def test_ingest_one_config(tmp_path, broken):
     if broken:
         assert result.returncode == 1
         assert "20999.yaml" in result.stdout + result.stderr
-        assert "datasets[0].metadata.sample_type" in result.stdout + result.stderr
+        # Said once, without a traceback.
+        assert (result.stdout + result.stderr).count("datasets[0].metadata.sample_type") == 1
+        assert "Traceback" not in result.stdout + result.stderr
         assert runs == 0
     else:
         assert result.returncode == 0, result.stdout + result.stderr
         assert runs == 3
+        again = run(ingest, cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "nothing new: every config and deposit is as this instance last ingested it" in again.stdout
+        assert " started\n" not in again.stdout
+
+
+def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
+    deposit_url, endpoint = s3_bucket_url()
+    staging_url, _ = s3_bucket_url("portal")
+    demo = write_demo(deposit=open_bucket(deposit_url, endpoint_url=endpoint),
+                      configs=open_bucket(str(tmp_path / "incoming")))
+    db = f"sqlite:///{tmp_path / 'portal.db'}"
+    ingest = ["ingest", "--config", str(tmp_path / "incoming" / demo.config_key), "--deposit", deposit_url,
+              "--staging", staging_url, "--db", db, "--s3-endpoint-url", endpoint,
+              "--dagster-home", str(tmp_path / "home")]
+
+    refused = run(ingest, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert f"--staging {staging_url} is an S3 bucket: give --staging-https-prefix" in refused.stderr
+    assert not (tmp_path / "home").exists()
+
+    result = run([*ingest, "--staging-https-prefix", "https://files.example.org/portal/"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    staging = open_bucket(staging_url, endpoint_url=endpoint)
+    mrc = "20999/TS_002/Reconstructions/VoxelSpacing10.000/Tomograms/100/TS_002.mrc"
+    assert staging.size(mrc) == 1024 + 40 * 96 * 128 * 4
+    assert staging.read_bytes("20999/dataset_metadata.json").startswith(b"{")
+    assert staging.exists("_cryoet_assets/configs/20999.yaml")
+    assert f"Outputs in {staging_url}" in result.stdout
+    engine = create_engine(db)
+    with engine.connect() as connection:
+        runs = connection.execute(text("select name, s3_prefix, https_prefix from run order by name")).all()
+        tomogram = connection.execute(text(
+            "select t.s3_mrc_file, t.https_mrc_file from tomogram t join run r on r.id = t.run_id "
+            "where r.name = 'TS_002'")).one()
+    engine.dispose()
+    assert [tuple(row) for row in runs] == [
+        (name, f"{staging_url}/20999/{name}/", f"https://files.example.org/portal/20999/{name}/")
+        for name in ("TS_001", "TS_002", "TS_003")
+    ]
+    assert tuple(tomogram) == (f"{staging_url}/{mrc}", f"https://files.example.org/portal/{mrc}")

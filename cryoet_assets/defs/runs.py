@@ -4,7 +4,7 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result
-from cryoet_assets.defs.datasets import dataset_db_rows, require_parent
+from cryoet_assets.defs.datasets import require_parent
 from cryoet_assets.defs.ingestion import ingestion_plan, load_plan
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
@@ -86,11 +86,15 @@ def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
-          deps=[dg.AssetDep(dataset_db_rows, partition_mapping=dg.AllPartitionMapping())])
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
 def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: PortalDocuments,
                 voxel_spacings: dict):
-    """The run row in the staging database, once its metadata and voxel spacing names passed their checks."""
+    """The run row in the staging database, once its metadata and voxel spacing names passed their checks.
+
+    The dataset's row must exist first (the step retries until it does), yet it is no lineage input: the
+    roll-up loads each dataset again after its runs, and a dependency on every dataset partition would then
+    show every run as unsynced.
+    """
     from cryoet_assets.lib.db.rows import run_rowset
 
     dataset_id, run_name = voxel_spacings["dataset_id"], voxel_spacings["run_name"]

@@ -6,6 +6,7 @@ import dagster as dg
 from cryoet_assets.defs.checks import check_result
 from cryoet_assets.defs.ingestion import load_plan
 from cryoet_assets.defs.partitions import acquisition_runs
+from cryoet_assets.defs.progress import ThrottledProgress
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.defs.runs import FROM_PLANS, run_db_rows
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
@@ -31,6 +32,7 @@ def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.O
     outcome = standardize_run(
         plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info,
         warn=context.log.warning,
+        progress=ThrottledProgress(context.log.info),
     )
     for failure in outcome.failures:
         context.log.error(failure["error"])

@@ -138,6 +138,7 @@ def standardize(
     run_name: str,
     voxel_spacing: float,
     tomogram_id: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StandardizedTomogram:
     """Convert one tomogram source to the portal's MRC, OME-Zarr and key images, then publish them.
 
@@ -157,7 +158,8 @@ def standardize(
                 f"{voxel_spacing} and the file's header gives {source.voxel_size:g} Å"
             )
         result = convert_tomogram(
-            source, voxel_spacing=voxel_spacing, mrc_path=work / f"{run_name}.mrc", zarr_path=work / f"{run_name}.zarr"
+            source, voxel_spacing=voxel_spacing, mrc_path=work / f"{run_name}.mrc", zarr_path=work / f"{run_name}.zarr",
+            progress=progress,
         )
         images = render_key_images(result.projection)
         image_keys = {
@@ -264,8 +266,11 @@ def standardize_run(
     previous: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = lambda message: None,
     warn: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RunTomograms:
     """Standardize every tomogram the plan found for `run_name`, each on its own.
+
+    `progress(source_uri, planes_written, planes)` follows each conversion (see `convert_tomogram`).
 
     A tomogram whose source and config did not change since the last materialization (`previous`
     summary) and whose outputs are still in place is not converted again. A tomogram that fails is
@@ -309,6 +314,7 @@ def standardize_run(
                     run_name=run_name,
                     voxel_spacing=tomogram.voxel_spacing,
                     tomogram_id=tomogram_id,
+                    progress=_for_source(progress, deposit.uri(tomogram.source_path)),
                 )
             except (VolumeError, TomogramError, FileNotFoundError) as exc:
                 outcome.failures.append({"source": deposit.uri(tomogram.source_path), "error": str(exc)})
@@ -336,3 +342,9 @@ def _outputs_in_place(output: Bucket, facts: Mapping[str, Any]) -> bool:
         and output.exists(f"{facts['zarr_key']}/.zattrs")
         and all(output.exists(key) for key in facts.get("key_images", {}).values())
     )
+
+
+def _for_source(
+    progress: Callable[[str, int, int], None] | None, source: str
+) -> Callable[[int, int], None] | None:
+    return None if progress is None else lambda done, total: progress(source, done, total)

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -114,12 +115,15 @@ def convert_tomogram(
     zarr_path: Path,
     chunk: int = CHUNK,
     chunks_in_flight: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Conversion:
     """Write `mrc_path` and `zarr_path` from `source` (z, y, x) at `voxel_spacing` Å (isotropic).
 
     The MRC has the portal's header (facts §2.4) with axes 1, 2, 3; an extended header is carried over
     only when its exttyp is one MRC2014 names, as the gate accepts no other (facts §4.1). Raises
     VolumeError naming the source for bad data (NaN or infinite voxels, non-positive spacing).
+
+    `progress(planes_written, planes)` is called from the MRC pass's thread after each slab of z planes.
     """
     started = time.perf_counter()
     spacing = round(float(voxel_spacing), 3)
@@ -137,7 +141,7 @@ def convert_tomogram(
         try:
             _write_mrc_data(
                 source, mrc_path, offset=HEADER_BYTES + len(extended), stats=stats, projection=projection,
-                abort=abort, where=name,
+                abort=abort, where=name, progress=progress,
             )
         except BaseException as exc:  # handed to the calling thread
             failures.append(exc)
@@ -223,6 +227,7 @@ def _write_mrc_data(
     projection: ProjectionAccumulator,
     abort: threading.Event,
     where: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Planes in file order, a few at a time, or a band of rows at a time when one plane is already large."""
     nz, ny, nx = source.shape
@@ -250,6 +255,8 @@ def _write_mrc_data(
                 # Whole planes, or one plane's band of rows: either way one contiguous range of the file.
                 _pwrite_all(fd, memoryview(np.ascontiguousarray(block)).cast("B"), offset + (z0 * ny + y0) * row_bytes)
                 source.release(z0, z1, y0, y1)
+            if progress:
+                progress(z1, nz)
     finally:
         os.close(fd)
 
