@@ -34,8 +34,8 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     print(f"\nChecks: {len(checks) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed")
     for label, items in (("WARNING", warned), ("FAILED", failed)):
         for partition, check in items:
-            expectations = f" {', '.join(check.failed_expectations)}" if check.failed_expectations else ""
-            print(f"  {label} {check.name} [{partition}]{expectations}: {check.text}")
+            # The text names each failure's reason, where, and its expectation with counts.
+            print(f"  {label} {check.name} [{partition}]: {check.text}")
     broken = [run for run in report.runs if not run.success]
     for run in broken:
         lines = run.error.splitlines()

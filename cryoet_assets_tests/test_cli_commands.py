@@ -96,7 +96,7 @@ def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
     result = run([*ingest, "--staging-https-prefix", "https://files.example.org/portal/"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     staging = open_bucket(staging_url, endpoint_url=endpoint)
-    mrc = "20999/TS_002/Reconstructions/VoxelSpacing10.000/Tomograms/100/TS_002.mrc"
+    mrc = "20999/TS_002/Reconstructions/VoxelSpacing10.012/Tomograms/100/TS_002.mrc"
     assert staging.size(mrc) == 1024 + 40 * 96 * 128 * 4
     assert staging.read_bytes("20999/dataset_metadata.json").startswith(b"{")
     assert staging.exists("_cryoet_assets/configs/20999.yaml")

@@ -64,7 +64,7 @@ def test_a_rule_violation_is_reported_too(tmp_path: Path, capsys: pytest.Capture
 def test_warnings_are_printed_and_the_file_stays_valid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = GOOD.replace("value: [20.0]", "value: [35.0]").replace(
+    text = GOOD.replace("value: [20.024]", "value: [35.0]").replace(
         "list_glob: 'runs/{run_name}/{run_name}.mrc'", "list_glob: 'runs/{run_nam}/{run_name}.mrc'"
     )
     path = tmp_path / "20999.yaml"

@@ -46,7 +46,7 @@ def ingested(tmp_path_factory):
         demo = write_demo(deposit=deposit, configs=configs)
         configs.write_bytes(demo.config_key, (configs.read_text(demo.config_key) + EXTRA_SECTIONS).encode())
         data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv")
-        data_map = data_map.replace("TS_002\t10.0", "TS_002\t40.5")
+        data_map = data_map.replace("TS_002\t10.012", "TS_002\t40.5")
         deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
         report = ingest(instance, log=lambda line: None)
         printed = io.StringIO()
@@ -72,9 +72,9 @@ def test_tomograms_materialization_shows_each_key_image_inline(ingested):
     markdown = materialization(instance, "tomograms", "20999__TS_001")["key_image"].value
     images = inline_images(markdown)
     assert [alt for alt, _ in images] == [
-        "key image of tomogram 100 (10.000 Å)", "key image of tomogram 101 (20.000 Å)"
+        "key image of tomogram 100 (10.012 Å)", "key image of tomogram 101 (20.024 Å)"
     ]
-    for spacing, (alt, png) in zip(("10.000", "20.000"), images, strict=True):
+    for spacing, (alt, png) in zip(("10.012", "20.024"), images, strict=True):
         tomogram_id = alt.split()[4]
         folder = f"20999/TS_001/Reconstructions/VoxelSpacing{spacing}"
         snapshot = f"{folder}/Images/{tomogram_id}/key-photo-snapshot.png"

@@ -75,7 +75,7 @@ def test_voxel_spacing_folders_and_rows_follow_the_published_tomograms(embedded)
     # 20 Å is planned for every run and TS_002 has a binned file, but the binned tomograms' parent_filters
     # exclude TS_002; TS_003 has no binned file.
     deposit.write_bytes(f"{RUNS}/TS_002/TS_002_bin2.mrc", binned)
-    only_20 = r"            voxel_spacing: ['^20\.000$']"
+    only_20 = r"            voxel_spacing: ['^20\.024$']"
     edit_config(
         settings, demo,
         ("run: ['^TS_001$']", "run: ['^TS_00[123]$']"),
@@ -84,10 +84,10 @@ def test_voxel_spacing_folders_and_rows_follow_the_published_tomograms(embedded)
     assert ingest(instance, log=lambda line: None).success
     rows = spacing_rows(settings)
     assert {run: [spacing for _, spacing in items] for run, items in rows.items()} == {
-        "TS_001": [10.0, 20.0], "TS_002": [10.0], "TS_003": [10.0],
+        "TS_001": [10.012, 20.024], "TS_002": [10.012], "TS_003": [10.012],
     }
     for run, items in rows.items():
-        assert planned(settings, run) == ["10.000", "20.000"]
+        assert planned(settings, run) == ["10.012", "20.024"]
         assert spacing_folders(settings, run) == [f"VoxelSpacing{spacing:.3f}" for _, spacing in items]
 
     # TS_003's binned file arrives and cannot be converted: its run fails the gate, 20 Å gets neither a
@@ -98,7 +98,7 @@ def test_voxel_spacing_folders_and_rows_follow_the_published_tomograms(embedded)
     assert not failed.success
     [gate] = [check for check in failed.checks if check.name == "tomograms_valid"]
     assert not gate.passed and "TS_003_bin2.mrc: truncated" in gate.text
-    assert spacing_folders(settings, "TS_003") == ["VoxelSpacing10.000"]
+    assert spacing_folders(settings, "TS_003") == ["VoxelSpacing10.012"]
     assert spacing_rows(settings) == rows
     assert count(settings, "tomogram") == 4
 
@@ -106,11 +106,11 @@ def test_voxel_spacing_folders_and_rows_follow_the_published_tomograms(embedded)
     # bucket) and TS_003's broken file. The config still plans 20 Å for every run; that row alone is pruned.
     for run in ("TS_001", "TS_003"):
         deposit.delete(f"{RUNS}/{run}/{run}_bin2.mrc")
-    open_bucket(settings.staging_url).delete_prefix("20999/TS_001/Reconstructions/VoxelSpacing20.000")
+    open_bucket(settings.staging_url).delete_prefix("20999/TS_001/Reconstructions/VoxelSpacing20.024")
     assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
     for run in ("TS_001", "TS_003"):
         assert execute(instance, job_name="acquisition_run_job", partition_key=f"20999__{run}").success
-    assert planned(settings, "TS_001") == ["10.000", "20.000"]
-    assert spacing_folders(settings, "TS_001") == ["VoxelSpacing10.000"]
+    assert planned(settings, "TS_001") == ["10.012", "20.024"]
+    assert spacing_folders(settings, "TS_001") == ["VoxelSpacing10.012"]
     assert spacing_rows(settings) == {**rows, "TS_001": rows["TS_001"][:1]}
     assert count(settings, "tomogram") == 3

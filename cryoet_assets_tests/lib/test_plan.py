@@ -315,8 +315,12 @@ def test_templates_in_tomogram_number_fields_resolve_to_the_field_type(local: De
     # the plan fills it from the run map with the field's own type.
     text = local.configs.read_text(local.demo.config_key)
     text = text.replace("voxel_spacing: 'float {voxel_spacing}'", "voxel_spacing: '{voxel_spacing}'")
-    text = text.replace("tomogram_version: 1", "tomogram_version: 'int {voxel_spacing}'")
+    text = text.replace("tomogram_version: 1", "tomogram_version: 'int {version}'")
     local.configs.write_bytes(local.demo.config_key, text.encode())
+    data_map_key = "lab_uploads/demo/run_data_map.tsv"
+    rows = local.deposit.read_text(data_map_key).splitlines()
+    rows = [rows[0] + "\tversion", *(f"{row}\t{number}" for number, row in enumerate(rows[1:], start=2))]
+    local.deposit.write_bytes(data_map_key, ("\n".join(rows) + "\n").encode())
     metadata = local.plan().run("TS_002").tomograms[0].metadata
-    assert metadata["voxel_spacing"] == 10.0 and type(metadata["voxel_spacing"]) is float
-    assert metadata["tomogram_version"] == 10.0 and type(metadata["tomogram_version"]) is float
+    assert metadata["voxel_spacing"] == 10.012 and type(metadata["voxel_spacing"]) is float
+    assert metadata["tomogram_version"] == 3.0 and type(metadata["tomogram_version"]) is float
