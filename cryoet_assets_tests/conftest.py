@@ -4,11 +4,43 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 S3BucketFactory = Callable[..., tuple[str, str]]
+# The portal's reference files (configs, schemas, files from other software), beside the repository.
+REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+NEEDS_REFERENCE = f"needs the portal's reference folder {REFERENCE_DIR}"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The portal's reference folder; a test that asks for it is marked `reference` and skipped without it."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(NEEDS_REFERENCE)
+    return REFERENCE_DIR
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "reference_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per reason a test was skipped, with what to provide to run it."""
+    reasons = Counter(
+        report.longrepr[2].removeprefix("Skipped: ")
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple)
+    )
+    for reason, count in sorted(reasons.items()):
+        hint = (" (copy or link the shared reference folder there; `-m 'not reference'` deselects them)"
+                if reason == NEEDS_REFERENCE else "")
+        terminalreporter.write_line(f"{count} skipped: {reason}{hint}")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import pytest
 from cryoet_assets.cli import main
 from cryoet_assets.lib.demo import demo_config
 
-REFERENCE_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "configs"
 GOOD = demo_config(photos="cryoetportal-rawdatasets-dev/lab_uploads/demo/photos")
 
 
@@ -17,10 +16,8 @@ def line_number(text: str, needle: str) -> int:
     return next(number for number, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
-def test_reference_configs_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    if not REFERENCE_CONFIGS.is_dir():
-        pytest.skip(f"the portal's reference configs folder {REFERENCE_CONFIGS} is absent")
-    paths = sorted(REFERENCE_CONFIGS.glob("*.yaml"))
+def test_reference_configs_are_valid(reference_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = sorted((reference_dir / "configs").glob("*.yaml"))
     assert len(paths) == 6
     assert main(["validate-config", *map(str, paths)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -24,17 +24,12 @@ from cryoet_assets.lib.photos import publish_photos
 from cryoet_assets.lib.plan import DatasetPlan
 from cryoet_assets.lib.storage import LocalBucket
 
-METADATA_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "schema" / (
-    "metadata_files.schema.json"
-)
 DEPOSIT_BUCKET_NAME = "cryoetportal-rawdatasets-dev"
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    if not METADATA_SCHEMA.is_file():
-        pytest.skip(f"the portal's metadata schema {METADATA_SCHEMA} is absent (the shared reference folder)")
-    return json.loads(METADATA_SCHEMA.read_text())
+def schema(reference_dir: Path) -> dict[str, Any]:
+    return json.loads((reference_dir / "schema" / "metadata_files.schema.json").read_text())
 
 
 def errors(schema: dict[str, Any], definition: str, doc: dict[str, Any]) -> list[str]:

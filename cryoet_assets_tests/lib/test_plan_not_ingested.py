@@ -13,7 +13,6 @@ from cryoet_assets.lib.ingestion import load_config_object
 from cryoet_assets.lib.plan import INGESTED_SECTIONS, describe_not_ingested, not_ingested_sections
 from cryoet_assets.lib.storage import LocalBucket
 
-REFERENCE_CONFIGS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "configs"
 
 
 def as_data(path: Path) -> dict:
@@ -21,10 +20,8 @@ def as_data(path: Path) -> dict:
     return load_config_file(path).model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-def test_a_real_portal_config_lists_every_section_not_ingested():
-    path = REFERENCE_CONFIGS / "10301.yaml"
-    if not path.is_file():
-        pytest.skip(f"reference config {path} is absent")
+def test_a_real_portal_config_lists_every_section_not_ingested(reference_dir: Path):
+    path = reference_dir / "configs" / "10301.yaml"
     counts = not_ingested_sections(as_data(path))
     assert counts == {
         "alignments": 1, "annotations": 6, "collection_metadata": 1, "frames": 1, "gains": 1,

@@ -1,17 +1,12 @@
-"""A small valid ingestion config, helpers to break it, and where the portal's reference files are."""
+"""A small valid ingestion config and helpers to break it."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml
-
-REFERENCE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "reference"
-REFERENCE_CONFIGS = REFERENCE_DIR / "configs"
-CONFIG_SCHEMA = REFERENCE_DIR / "schema" / "ingestion_config.schema.json"
 
 VALID_YAML = """\
 version: 1.3.0

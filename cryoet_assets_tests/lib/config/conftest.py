@@ -7,22 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_samples import CONFIG_SCHEMA, REFERENCE_CONFIGS
 
 
 @pytest.fixture
-def reference_configs() -> list[Path]:
-    """The portal's six reference configs (skipped when the reference folder is not beside the repo)."""
-    if not REFERENCE_CONFIGS.is_dir():
-        pytest.skip(f"reference configs folder {REFERENCE_CONFIGS} is absent")
-    paths = sorted(REFERENCE_CONFIGS.glob("*.yaml"))
+def reference_configs(reference_dir: Path) -> list[Path]:
+    """The portal's six reference configs."""
+    paths = sorted((reference_dir / "configs").glob("*.yaml"))
     assert len(paths) == 6
     return paths
 
 
 @pytest.fixture
-def config_schema() -> dict[str, Any]:
-    """The portal's ingestion config JSON schema (skipped when the reference folder is absent)."""
-    if not CONFIG_SCHEMA.is_file():
-        pytest.skip(f"ingestion config schema {CONFIG_SCHEMA} is absent")
-    return json.loads(CONFIG_SCHEMA.read_text())
+def config_schema(reference_dir: Path) -> dict[str, Any]:
+    """The portal's ingestion config JSON schema."""
+    return json.loads((reference_dir / "schema" / "ingestion_config.schema.json").read_text())
