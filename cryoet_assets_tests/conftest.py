@@ -111,3 +111,20 @@ def postgres_database() -> Iterator[Callable[[], str]]:
             for name in created:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """(settings, demo, instance): the demo deposit on the embedded default, a test Dagster instance, no run yet."""
+    import dagster as dg
+
+    from cryoet_assets.lib.demo import write_demo
+    from cryoet_assets.lib.storage import open_bucket
+    from cryoet_assets.runner import Settings
+
+    settings = Settings.embedded(tmp_path)
+    for key, value in settings.environment().items():
+        monkeypatch.setenv(key, value)
+    demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
+    with dg.instance_for_test() as instance:
+        yield settings, demo, instance

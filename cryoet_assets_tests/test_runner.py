@@ -17,7 +17,6 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from cryoet_assets.cli import TerminalDisplay
 from cryoet_assets.definitions import defs
 from cryoet_assets.defs.progress import PlaneProgress, ThrottledProgress, parse_progress
-from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.lib.volume.convert import convert_tomogram
 from cryoet_assets.lib.volume.sources import open_volume
@@ -26,23 +25,12 @@ from cryoet_assets.runner import (
     CODE_LOCATION,
     Display,
     RunOutcome,
-    Settings,
     execute,
     ingest,
     workspace_yaml,
 )
 
 SENSORS = ("deposit_sensor", "plan_sensor", "dataset_rollup_sensor")
-
-
-@pytest.fixture
-def embedded(tmp_path, monkeypatch):
-    settings = Settings.embedded(tmp_path)
-    for key, value in settings.environment().items():
-        monkeypatch.setenv(key, value)
-    demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-    with dg.instance_for_test() as instance:
-        yield settings, demo, instance
 
 
 def sensor_states(instance) -> dict:

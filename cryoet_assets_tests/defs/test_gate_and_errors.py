@@ -7,19 +7,8 @@ import pytest
 from sqlalchemy import text
 
 from cryoet_assets.lib.db import make_engine
-from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.runner import Settings, execute, ingest
-
-
-@pytest.fixture
-def embedded(tmp_path, monkeypatch):
-    settings = Settings.embedded(tmp_path)
-    for key, value in settings.environment().items():
-        monkeypatch.setenv(key, value)
-    demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-    with dg.instance_for_test() as instance:
-        yield settings, demo, instance
 
 
 def count(settings: Settings, table: str) -> int:

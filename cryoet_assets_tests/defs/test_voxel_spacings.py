@@ -1,26 +1,13 @@
 """A voxel spacing gets a folder and a tomogram_voxel_spacing row only where a tomogram was published."""
 
-import dagster as dg
-import pytest
 from sqlalchemy import text
 
 from cryoet_assets.lib.db import make_engine
-from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.documents import read_manifest
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.runner import Settings, execute, ingest
 
 RUNS = "lab_uploads/demo/runs"
-
-
-@pytest.fixture
-def embedded(tmp_path, monkeypatch):
-    settings = Settings.embedded(tmp_path)
-    for key, value in settings.environment().items():
-        monkeypatch.setenv(key, value)
-    demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-    with dg.instance_for_test() as instance:
-        yield settings, demo, instance
 
 
 def spacing_rows(settings: Settings) -> dict[str, list[tuple[int, float]]]:
