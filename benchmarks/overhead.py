@@ -325,7 +325,7 @@ def run_e2e(args, code: Path) -> list[Figures]:
                 figures.notes.append(f"repetition {repetition + 1}/{args.repeat}")
                 print(summary_line(figures), file=sys.stderr)
                 results.append(figures)
-                for name in ("staging", "output"):  # keep the disk use to one output at a time
+                for name in ("staging", "staging-production", "output"):  # one output at a time on disk
                     for folder in work.glob(f"*-{label}/{name}"):
                         shutil.rmtree(folder, ignore_errors=True)
     return results
