@@ -24,6 +24,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def natural_key(*columns: str) -> dict:
+    """`__table_args__` entry naming the columns that identify a row across ingestions (facts §5.1)."""
+    return {"info": {"natural_key": columns}}
+
+
 def _parent(column: str) -> ForeignKey:
     return ForeignKey(column, ondelete="CASCADE")
 
@@ -48,6 +53,7 @@ class Deposition(Base):
     """A deposition; `id` is the deposition identifier from its metadata (no surrogate key)."""
 
     __tablename__ = "deposition"
+    __table_args__ = natural_key("id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column(String, nullable=False)
@@ -66,7 +72,7 @@ class DepositionAuthor(AuthorColumns, Base):
     """An author of a deposition, in `author_list_order`."""
 
     __tablename__ = "deposition_author"
-    __table_args__ = (UniqueConstraint("deposition_id", "name"),)
+    __table_args__ = (UniqueConstraint("deposition_id", "name"), natural_key("deposition_id", "name"))
 
     deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
 
@@ -75,7 +81,7 @@ class DepositionType(Base):
     """One type of data (annotation, dataset, tomogram) a deposition holds."""
 
     __tablename__ = "deposition_type"
-    __table_args__ = (UniqueConstraint("deposition_id", "type"),)
+    __table_args__ = (UniqueConstraint("deposition_id", "type"), natural_key("deposition_id", "type"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
@@ -86,6 +92,7 @@ class Dataset(Base):
     """A dataset; `id` is the dataset identifier, ontology terms are flattened into name/id columns."""
 
     __tablename__ = "dataset"
+    __table_args__ = natural_key("id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     deposition_id: Mapped[int] = mapped_column(Integer, _parent("deposition.id"), nullable=False, index=True)
@@ -128,7 +135,7 @@ class DatasetAuthor(AuthorColumns, Base):
     """An author of a dataset, in `author_list_order`."""
 
     __tablename__ = "dataset_author"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "name"), natural_key("dataset_id", "name"))
 
     dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
 
@@ -137,6 +144,7 @@ class DatasetFunding(Base):
     """A funding source of a dataset; both fields may be null, so there is no unique constraint."""
 
     __tablename__ = "dataset_funding"
+    __table_args__ = natural_key("dataset_id", "funding_agency_name", "grant_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
@@ -148,7 +156,7 @@ class Run(Base):
     """An acquisition run of a dataset."""
 
     __tablename__ = "run"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "name"), natural_key("dataset_id", "name"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(Integer, _parent("dataset.id"), nullable=False, index=True)
@@ -161,7 +169,7 @@ class TomogramVoxelSpacing(Base):
     """A `Reconstructions/VoxelSpacing{vs:.3f}` directory of a run."""
 
     __tablename__ = "tomogram_voxel_spacing"
-    __table_args__ = (UniqueConstraint("run_id", "voxel_spacing"),)
+    __table_args__ = (UniqueConstraint("run_id", "voxel_spacing"), natural_key("run_id", "voxel_spacing"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(Integer, _parent("run.id"), nullable=False, index=True)
@@ -174,6 +182,10 @@ class Tomogram(Base):
     """A tomogram of a voxel spacing; enum columns of the portal are plain strings here."""
 
     __tablename__ = "tomogram"
+    __table_args__ = natural_key(
+        "deposition_id", "processing", "processing_software", "reconstruction_method", "run_id",
+        "tomogram_voxel_spacing_id",
+    )
     # No unique constraint on the natural key (facts §5.1): processing_software and deposition_id may be NULL,
     # which a plain UNIQUE does not compare; the sync matches the key NULL-safely instead.
 
@@ -226,6 +238,6 @@ class TomogramAuthor(AuthorColumns, Base):
     """An author of a tomogram, in `author_list_order`."""
 
     __tablename__ = "tomogram_author"
-    __table_args__ = (UniqueConstraint("tomogram_id", "name"),)
+    __table_args__ = (UniqueConstraint("tomogram_id", "name"), natural_key("tomogram_id", "name"))
 
     tomogram_id: Mapped[int] = mapped_column(Integer, _parent("tomogram.id"), nullable=False, index=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cryoet_assets.lib import paths
-from cryoet_assets.lib.db.sync import NATURAL_KEYS, Prune, Ref, Row, RowSet
+from cryoet_assets.lib.db.sync import Prune, Ref, Row, RowSet, natural_key
 
 AUTHOR_FIELDS = {
     "orcid": "ORCID",
@@ -252,7 +252,7 @@ def tomogram_rowset(
         )
         tomogram["run_id"] = run_ref
         tomogram["tomogram_voxel_spacing_id"] = _voxel_spacing_ref(run_ref, tomogram["voxel_spacing"])
-        key = {name: tomogram[name] for name in NATURAL_KEYS["tomogram"]}
+        key = {name: tomogram[name] for name in natural_key("tomogram")}
         # The portal's key leaves out the directory, so two documents can claim the same row; refuse that
         # rather than let the later one silently overwrite the earlier.
         identity = tuple(key.values())

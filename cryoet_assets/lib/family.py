@@ -1,0 +1,42 @@
+"""What an entity family declares about itself; the registry in `cryoet_assets.families` lists them.
+
+Plain Python: a family's Dagster objects live in its own `defs.py`, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Level = Literal["deposition", "dataset", "acquisition_run"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One entity family: its name (= its folder under `families/`), partition level, parents and group.
+
+    `parents` are the families whose modules this family's modules may import (run depends on dataset, ...);
+    `group` is the Dagster asset group of its assets, selected by the job of its `level`; `models` names the
+    module (relative to the family's package) holding its table models, or None if it has no tables.
+    """
+
+    name: str
+    level: Level
+    group: str
+    parents: tuple[str, ...] = ()
+    models: str | None = "models"
+    contributes_to_runs: bool = False
+
+
+class RunContributor(Protocol):
+    """A content family's share of a run's plan: the config sources it resolves, per voxel spacing.
+
+    `resolve` gets the run's voxel spacings and a `Resolver` bound to the run, and returns the family's
+    entities as pydantic models; the planner stores them under `RunPlan.entities[name]`.
+    """
+
+    name: str
+
+    def resolve(self, resolver: Any, *, dataset_id: str, run_name: str, spacings: list[float],
+                variables: Mapping[str, Any], parents: Mapping[str, str]) -> list[Any]: ...
