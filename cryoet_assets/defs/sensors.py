@@ -124,7 +124,7 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
 @dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
     """Re-publishes a dataset once all its runs have tomograms: key photo fallback, file size, run list."""
-    from cryoet_assets.defs.tomograms import tomograms
+    from cryoet_assets.families.tomogram.defs import tomograms
     from cryoet_assets.lib.keys import parse_acquisition_run_key
 
     instance = context.instance

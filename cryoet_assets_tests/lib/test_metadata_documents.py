@@ -12,7 +12,9 @@ import pytest
 from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.documents import read_json, write_document
 from cryoet_assets.lib.ingestion import load_config_object
-from cryoet_assets.lib.metadata import DATASET_DEFAULTS, dataset_document, deposition_document, run_document
+from cryoet_assets.families.dataset.documents import DATASET_DEFAULTS, dataset_document
+from cryoet_assets.families.deposition.documents import deposition_document
+from cryoet_assets.families.run.documents import run_document
 from cryoet_assets.lib.paths import (
     dataset_dir,
     dataset_metadata_path,
@@ -175,7 +177,7 @@ def test_run_document(schema: dict[str, Any], tmp_path: Path) -> None:
 def test_demo_tomogram_documents_match_the_portal_schema(
     schema: dict[str, Any], published: tuple[DatasetPlan, LocalBucket, LocalBucket]
 ) -> None:
-    from cryoet_assets.lib.tomograms import standardize_run
+    from cryoet_assets.families.tomogram.standardize import standardize_run
 
     plan, deposit, staging = published
     outcome = standardize_run(plan, "TS_001", deposit=deposit, output=staging)

@@ -8,19 +8,20 @@ from cryoet_assets.defs.ingestion import load_plan
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.progress import ThrottledProgress
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
-from cryoet_assets.defs.runs import FROM_PLANS, run_db_rows
+from cryoet_assets.families.run.defs import FROM_PLANS, run_db_rows
+from cryoet_assets.families.tomogram import FAMILY
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
 from cryoet_assets.lib.keys import parse_acquisition_run_key
 from cryoet_assets.lib.paths import deposition_metadata_path
 
-GROUP = "tomograms"
+GROUP = FAMILY.group
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
           kinds={"mrc", "zarr", "png", "json"}, pool="cpu_heavy")
 def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[PortalDocuments]:
     """The run's tomograms as `{run}.mrc`, a 3-level `{run}.zarr`, 4 key images and `tomogram_metadata.json`."""
-    from cryoet_assets.lib.tomograms import standardize_run
+    from cryoet_assets.families.tomogram.standardize import standardize_run
 
     dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
     plan = load_plan(storage, dataset_id)
@@ -92,7 +93,7 @@ def _key_image_previews(all_facts, staging) -> str:
 @dg.asset_check(asset=tomograms, partitions_def=acquisition_runs, blocking=True)
 def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.AssetCheckResult:
     """Every tomogram standardized; MRC, OME-Zarr, metadata and key photos pass the portal's checks."""
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+    from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     staging = storage.staging()
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
@@ -111,7 +112,7 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
     as they now are (facts §5.1): a planned spacing without a published tomogram gets no row, and the row of
     a folder that is gone is pruned with its tomograms.
     """
-    from cryoet_assets.defs.datasets import require_parent
+    from cryoet_assets.defs.parents import require_parent
     from cryoet_assets.lib.db.rows import published_voxel_spacings, tomogram_rowset, voxel_spacing_rowset
     from cryoet_assets.lib.paths import reconstructions_dir
 

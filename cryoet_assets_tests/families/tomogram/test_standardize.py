@@ -13,7 +13,7 @@ import zarr
 from cryoet_assets.lib.documents import dumps
 from cryoet_assets.lib.plan import TomogramPlan
 from cryoet_assets.lib.storage import open_bucket
-from cryoet_assets.lib.tomograms import (
+from cryoet_assets.families.tomogram.standardize import (
     TomogramError,
     assign_ids,
     existing_ids,
@@ -190,7 +190,7 @@ def test_document_has_every_field_the_portal_adds(tmp_path):
 KILL_SCRIPT = """
 import sys
 from cryoet_assets.lib.storage import open_bucket
-from cryoet_assets.lib.tomograms import standardize
+from cryoet_assets.families.tomogram.standardize import standardize
 standardize(open_bucket(sys.argv[1]), open_bucket(sys.argv[2]), source_key="in/TS_1.mrc", dataset_id="20",
             run_name="TS_1", voxel_spacing=10.0, tomogram_id=100)
 """
@@ -276,7 +276,7 @@ def test_files_from_other_software_pass_the_gate(tmp_path, kind):
 
 
 def run_gate(output, result):
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+    from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
     metadata = {

@@ -7,13 +7,14 @@ from cryoet_assets.defs.checks import check_result, skipped_result
 from cryoet_assets.defs.ingestion import ingestion_plan
 from cryoet_assets.defs.partitions import depositions
 from cryoet_assets.defs.resources import PortalStorage
+from cryoet_assets.families.deposition import FAMILY
+from cryoet_assets.families.deposition.documents import deposition_document
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.ingestion import deposition_plans
-from cryoet_assets.lib.metadata import deposition_document
 from cryoet_assets.lib.paths import deposition_dir, deposition_metadata_path
 from cryoet_assets.lib.plan import DepositionPlan
 
-GROUP = "depositions"
+GROUP = FAMILY.group
 FROM_PLANS = [dg.AssetDep(ingestion_plan, partition_mapping=dg.AllPartitionMapping())]
 
 

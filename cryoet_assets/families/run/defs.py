@@ -4,13 +4,14 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result
-from cryoet_assets.defs.datasets import require_parent
 from cryoet_assets.defs.ingestion import ingestion_plan, load_plan
+from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.families.run import FAMILY
+from cryoet_assets.families.run.documents import run_document
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.keys import parse_acquisition_run_key
-from cryoet_assets.lib.metadata import run_document
 from cryoet_assets.lib.paths import (
     deposition_metadata_path,
     run_metadata_path,
@@ -18,7 +19,7 @@ from cryoet_assets.lib.paths import (
     voxel_spacing_name,
 )
 
-GROUP = "acquisition_runs"
+GROUP = FAMILY.group
 FROM_PLANS = [dg.AssetDep(ingestion_plan, partition_mapping=dg.AllPartitionMapping())]
 
 

@@ -4,15 +4,17 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result, skipped_result
-from cryoet_assets.defs.depositions import deposition_db_rows, key_photo_preview, read_photos
+from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.families.dataset import FAMILY
+from cryoet_assets.families.dataset.documents import dataset_document
+from cryoet_assets.families.deposition.defs import deposition_db_rows, key_photo_preview, read_photos
 from cryoet_assets.lib.documents import PortalDocuments
-from cryoet_assets.lib.metadata import dataset_document
 from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
 from cryoet_assets.lib.plan import DatasetPlan
 
-GROUP = "datasets"
+GROUP = FAMILY.group
 
 
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"png"})
@@ -87,16 +89,3 @@ def dataset_db_rows(
     )
     return rowset + dataset_runs_prune(int(plan.dataset_id), [run.name for run in plan.runs])
 
-
-def require_parent(database: PortalDatabase, table: str, key: dict) -> None:
-    """Wait (by retrying the step) until the parent row exists: its partition may still be loading."""
-    from cryoet_assets.lib.db.sync import row_exists
-
-    if not row_exists(database.staging(), table, key):
-        error = LookupError(
-            f"{table} {key} has no row in the staging database yet: its partition has not been loaded "
-            "or its checks failed"
-        )
-        raise dg.RetryRequested(
-            max_retries=database.parent_wait_retries, seconds_to_wait=database.parent_wait_seconds
-        ) from error
