@@ -6,8 +6,14 @@ job per partition level from it.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from cryoet_assets.families import dataset, deposition, run, tomogram
 from cryoet_assets.lib.family import Family, Level
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
 
 FAMILIES: tuple[Family, ...] = (deposition.FAMILY, dataset.FAMILY, run.FAMILY, tomogram.FAMILY)
 
@@ -28,3 +34,13 @@ def families_at(level: Level) -> tuple[Family, ...]:
 def module_name(item: Family, module: str) -> str:
     """Dotted name of `module` (e.g. "defs") inside the family's package."""
     return f"{__name__}.{item.name}.{module}"
+
+
+def table_metadata() -> MetaData:
+    """The portal's tables: every family's table models imported onto the shared declarative base."""
+    from cryoet_assets.lib.db.models import Base
+
+    for item in FAMILIES:
+        if item.models:
+            importlib.import_module(module_name(item, item.models))
+    return Base.metadata

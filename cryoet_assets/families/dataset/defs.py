@@ -74,7 +74,7 @@ def dataset_db_rows(
     storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments
 ):
     """dataset, dataset_author and dataset_funding rows; runs that left the plan are deleted."""
-    from cryoet_assets.lib.db.rows import dataset_rowset, dataset_runs_prune
+    from cryoet_assets.families.dataset.rows import dataset_rowset, dataset_runs_prune
     from cryoet_assets.lib.db.sync import RowSet
 
     plan = DatasetPlan.model_validate(ingestion_plan)

@@ -92,7 +92,7 @@ def deposition_metadata_valid(
 @dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
 def deposition_db_rows(storage: PortalStorage, deposition_metadata: PortalDocuments):
     """deposition, deposition_author and deposition_type rows in the staging database."""
-    from cryoet_assets.lib.db.rows import deposition_rowset
+    from cryoet_assets.families.deposition.rows import deposition_rowset
     from cryoet_assets.lib.db.sync import RowSet
 
     if not deposition_metadata.documents:

@@ -96,7 +96,7 @@ def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: 
     roll-up loads each dataset again after its runs, and a dependency on every dataset partition would then
     show every run as unsynced.
     """
-    from cryoet_assets.lib.db.rows import run_rowset
+    from cryoet_assets.families.run.rows import run_rowset
 
     dataset_id, run_name = voxel_spacings["dataset_id"], voxel_spacings["run_name"]
     require_parent(database, "dataset", {"id": int(dataset_id)})

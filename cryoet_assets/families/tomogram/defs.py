@@ -113,7 +113,8 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
     a folder that is gone is pruned with its tomograms.
     """
     from cryoet_assets.defs.parents import require_parent
-    from cryoet_assets.lib.db.rows import published_voxel_spacings, tomogram_rowset, voxel_spacing_rowset
+    from cryoet_assets.families.run.rows import published_voxel_spacings, voxel_spacing_rowset
+    from cryoet_assets.families.tomogram.rows import tomogram_rowset
     from cryoet_assets.lib.paths import reconstructions_dir
 
     summary = tomograms.summary
