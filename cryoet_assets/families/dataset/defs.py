@@ -57,7 +57,7 @@ def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Outpu
 @dg.asset_check(asset=dataset_metadata, partitions_def=datasets, blocking=True)
 def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocuments) -> dg.AssetCheckResult:
     """Dataset metadata, its key photos and its deposition pass the portal's dataset checks."""
-    from cryoet_assets.lib.validation.entities import validate_dataset
+    from cryoet_assets.families.dataset.validation import validate_dataset
 
     if not dataset_metadata.documents:
         return skipped_result("the config has no dataset metadata: this config adds to an existing dataset")

@@ -81,7 +81,7 @@ def deposition_metadata_valid(
     storage: PortalStorage, deposition_metadata: PortalDocuments
 ) -> dg.AssetCheckResult:
     """Deposition metadata and key photos pass the portal's deposition checks."""
-    from cryoet_assets.lib.validation.entities import validate_deposition
+    from cryoet_assets.families.deposition.validation import validate_deposition
 
     if not deposition_metadata.documents:
         return skipped_result("the config has no deposition metadata: nothing is published")

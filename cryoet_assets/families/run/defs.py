@@ -68,7 +68,7 @@ def voxel_spacings(context: dg.AssetExecutionContext, storage: PortalStorage) ->
 @dg.asset_check(asset=run_metadata, partitions_def=acquisition_runs, blocking=True)
 def run_metadata_valid(storage: PortalStorage, run_metadata: PortalDocuments) -> dg.AssetCheckResult:
     """Run metadata names its folder and its deposition exists."""
-    from cryoet_assets.lib.validation.entities import validate_run
+    from cryoet_assets.families.run.validation import validate_run
 
     (path, doc), = run_metadata.documents.items()
     deposition_exists = storage.staging().exists(deposition_metadata_path(doc["deposition_id"]))
@@ -79,7 +79,7 @@ def run_metadata_valid(storage: PortalStorage, run_metadata: PortalDocuments) ->
 @dg.asset_check(asset=voxel_spacings, partitions_def=acquisition_runs, blocking=True)
 def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
     """Voxel spacing folder names follow the portal's rules."""
-    from cryoet_assets.lib.validation.entities import validate_voxel_spacings
+    from cryoet_assets.families.run.validation import validate_voxel_spacings
 
     items = voxel_spacings["voxel_spacings"]
     return check_result(
