@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from cryoet_assets.lib.paths import STATE_PREFIX, state_path
 from cryoet_assets.lib.storage import Bucket
 
@@ -15,10 +17,14 @@ TIMESTAMP_FIELD = "last_updated_at"
 
 @dataclass
 class PortalDocuments:
-    """JSON documents an asset publishes at portal paths, plus a small summary kept in its manifest."""
+    """JSON documents an asset publishes at portal paths, plus its family's manifest kept beside them.
+
+    The producer sets `summary` to its family's manifest model; read back from the bucket it is that model's
+    JSON, which the consumer validates with the same model class (`XManifest.model_validate(summary)`).
+    """
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: BaseModel | dict[str, Any] = field(default_factory=dict)
 
 
 def dumps(doc: Any) -> bytes:

@@ -9,6 +9,7 @@ from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.families.dataset import FAMILY
 from cryoet_assets.families.dataset.documents import dataset_document
+from cryoet_assets.families.dataset.manifest import DatasetManifest
 from cryoet_assets.families.deposition.defs import deposition_db_rows, key_photo_preview, read_photos
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
@@ -42,7 +43,9 @@ def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Outpu
     plan = DatasetPlan.model_validate(ingestion_plan)
     doc = dataset_document(plan.metadata, deposition_id=plan.deposition_id, key_photos=dataset_key_photos)
     documents = {dataset_metadata_path(plan.dataset_id): doc} if doc else {}
-    summary = {"config_file": plan.config.path, "dataset_id": plan.dataset_id, "deposition_id": plan.deposition_id}
+    summary = DatasetManifest(
+        config_file=plan.config.path, dataset_id=plan.dataset_id, deposition_id=plan.deposition_id
+    )
     return dg.Output(
         PortalDocuments(documents=documents, summary=summary),
         metadata={

@@ -9,6 +9,7 @@ from cryoet_assets.defs.partitions import depositions
 from cryoet_assets.defs.resources import PortalStorage
 from cryoet_assets.families.deposition import FAMILY
 from cryoet_assets.families.deposition.documents import deposition_document
+from cryoet_assets.families.deposition.manifest import DepositionManifest
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.ingestion import deposition_plans
 from cryoet_assets.lib.paths import deposition_dir, deposition_metadata_path
@@ -65,7 +66,7 @@ def deposition_metadata(
     deposition, config_path = _deposition(storage, int(context.partition_key))
     doc = deposition_document(deposition.metadata, deposition_id=deposition.id, key_photos=deposition_key_photos)
     documents = {deposition_metadata_path(deposition.id): doc} if doc else {}
-    summary = {"config_file": config_path, "deposition_id": deposition.id}
+    summary = DepositionManifest(config_file=config_path, deposition_id=deposition.id)
     return dg.Output(
         PortalDocuments(documents=documents, summary=summary),
         metadata={

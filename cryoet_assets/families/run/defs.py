@@ -10,6 +10,7 @@ from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.families.run import FAMILY
 from cryoet_assets.families.run.documents import run_document
+from cryoet_assets.families.run.manifest import RunManifest
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.keys import parse_acquisition_run_key
 from cryoet_assets.lib.paths import (
@@ -34,7 +35,7 @@ def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> d
     return dg.Output(
         PortalDocuments(
             documents={path: run_document(run_name=run_name, deposition_id=plan.deposition_id)},
-            summary={"dataset_id": dataset_id, "run_name": run_name, "deposition_id": plan.deposition_id},
+            summary=RunManifest(dataset_id=dataset_id, run_name=run_name, deposition_id=plan.deposition_id),
         ),
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),

@@ -2,6 +2,7 @@
 
 
 import dagster as dg
+from pydantic import ValidationError
 
 from cryoet_assets.defs.checks import check_result
 from cryoet_assets.defs.ingestion import load_plan
@@ -10,6 +11,7 @@ from cryoet_assets.defs.progress import ThrottledProgress
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.families.run.defs import FROM_PLANS, run_db_rows
 from cryoet_assets.families.tomogram import FAMILY
+from cryoet_assets.families.tomogram.manifest import TomogramManifest
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
 from cryoet_assets.lib.keys import parse_acquisition_run_key
 from cryoet_assets.lib.paths import deposition_metadata_path
@@ -27,9 +29,10 @@ def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.O
     plan = load_plan(storage, dataset_id)
     staging = storage.staging()
     try:
-        previous = read_manifest(staging, tomograms.key.path[-1], context.partition_key)["summary"]
-    except FileNotFoundError:
-        previous = {}
+        stored = read_manifest(staging, tomograms.key.path[-1], context.partition_key)["summary"]
+        previous = TomogramManifest.model_validate(stored)
+    except (FileNotFoundError, ValidationError):
+        previous = None
     outcome = standardize_run(
         plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info,
         warn=context.log.warning,
@@ -99,7 +102,12 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
     deposition_exists = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
     return check_result(
-        validate_run_tomograms(staging, tomograms.documents, tomograms.summary, deposition_exists=deposition_exists)
+        validate_run_tomograms(
+            staging,
+            tomograms.documents,
+            TomogramManifest.model_validate(tomograms.summary),
+            deposition_exists=deposition_exists,
+        )
     )
 
 
@@ -117,8 +125,8 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
     from cryoet_assets.families.tomogram.rows import tomogram_rowset
     from cryoet_assets.lib.paths import reconstructions_dir
 
-    summary = tomograms.summary
-    dataset_id, run_name = summary["dataset_id"], summary["run_name"]
+    manifest = TomogramManifest.model_validate(tomograms.summary)
+    dataset_id, run_name = manifest.dataset_id, manifest.run_name
     require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name})
     staging = storage.staging()
     folder = reconstructions_dir(dataset_id, run_name)
@@ -130,8 +138,8 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
         dataset_id=int(dataset_id),
         run_name=run_name,
         documents=tomograms.documents,
-        file_sizes=summary["file_sizes"],
-        dataset_deposition_id=summary["dataset_deposition_id"],
+        file_sizes=manifest.file_sizes,
+        dataset_deposition_id=manifest.dataset_deposition_id,
         voxel_spacings=spacings,
         **prefixes,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryoet_assets.families.tomogram.manifest import TomogramManifest
 from cryoet_assets.lib import ids, paths
 from cryoet_assets.lib.ids import published_ids
 from cryoet_assets.lib.plan import DatasetPlan, TomogramPlan
@@ -231,21 +232,21 @@ class RunTomograms:
     facts: dict[str, dict[str, Any]]
     failures: list[dict[str, str]]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> TomogramManifest:
         """The manifest kept by the bucket IO manager: enough to skip unchanged sources and load rows."""
         sizes: dict[str, int] = {}
         for fact in self.facts.values():
             sizes[fact["mrc_key"]] = fact["mrc_bytes"]
             sizes[fact["zarr_key"]] = fact["zarr_bytes"]
-        return {
-            "dataset_id": self.dataset_id,
-            "run_name": self.run_name,
-            "dataset_deposition_id": self.dataset_deposition_id,
-            "voxel_spacings": self.voxel_spacings,
-            "tomograms": self.facts,
-            "file_sizes": sizes,
-            "failures": self.failures,
-        }
+        return TomogramManifest(
+            dataset_id=self.dataset_id,
+            run_name=self.run_name,
+            dataset_deposition_id=self.dataset_deposition_id,
+            voxel_spacings=self.voxel_spacings,
+            tomograms=self.facts,
+            file_sizes=sizes,
+            failures=self.failures,
+        )
 
 
 def standardize_run(
@@ -254,7 +255,7 @@ def standardize_run(
     *,
     deposit: Bucket,
     output: Bucket,
-    previous: Mapping[str, Any] | None = None,
+    previous: TomogramManifest | None = None,
     log: Callable[[str], None] = lambda message: None,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -264,7 +265,7 @@ def standardize_run(
     `progress(source_uri, planes_written, planes)` follows each conversion (see `convert_tomogram`).
 
     A tomogram whose source and config did not change since the last materialization (`previous`
-    summary) and whose outputs are still in place is not converted again. A tomogram that fails is
+    manifest) and whose outputs are still in place is not converted again. A tomogram that fails is
     recorded in `failures` with an error naming its source; the others go on. What was odd about a
     source that could be converted all the same is in its facts' `warnings` and passed to `warn`
     (default: `log`) when it is converted.
@@ -278,7 +279,7 @@ def standardize_run(
         deposition_id=plan.deposition_id,
         where=where,
     )
-    before = dict((previous or {}).get("tomograms") or {})
+    before = dict(previous.tomograms) if previous else {}
     outcome = RunTomograms(
         dataset_id=plan.dataset_id,
         run_name=run_name,

@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
+from cryoet_assets.families.tomogram.manifest import TomogramManifest
 from cryoet_assets.lib.storage import Bucket
 from cryoet_assets.lib.validation.gx import rows_frame, run_suite
 from cryoet_assets.lib.validation.metadata import (
@@ -43,16 +44,16 @@ SUITE = "tomograms"
 def validate_run_tomograms(
     bucket: Bucket,
     documents: Mapping[str, Any],
-    summary: Mapping[str, Any],
+    manifest: TomogramManifest,
     *,
     deposition_exists: Mapping[Any, bool],
 ) -> ValidationOutcome:
-    """Validate every published tomogram of a run (`documents` by metadata path, `summary` from its manifest)."""
+    """Validate every published tomogram of a run: `documents` by metadata path, facts from its `manifest`."""
     from cryoet_assets.lib.volume.inspect import mrc_facts, zarr_facts
 
     outcomes = []
     for path, doc in sorted(documents.items()):
-        facts = summary["tomograms"][path]
+        facts = manifest.tomograms[path]
         folder = posixpath.dirname(path)
         keys = tomogram_key_photo_paths(doc).values()
         photos = {key: bucket.read_bytes(key) if bucket.exists(key) else None for key in keys}
@@ -78,7 +79,7 @@ def validate_run_tomograms(
             where=[item["source"]],
             reason=f"could not be standardized: {item['error']}",
         )
-        for item in summary.get("failures") or []
+        for item in manifest.failures
     ]
     return combine(SUITE, outcomes, extra=failures)
 

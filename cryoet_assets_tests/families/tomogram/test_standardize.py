@@ -276,6 +276,7 @@ def test_files_from_other_software_pass_the_gate(tmp_path, kind):
 
 
 def run_gate(output, result):
+    from cryoet_assets.families.tomogram.manifest import TomogramManifest
     from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
@@ -286,8 +287,10 @@ def run_gate(output, result):
     doc = tomogram_document(result, metadata=metadata, dataset_id="20", run_name="TS_1", deposition_id=5)
     doc_path = f"{TOMO_DIR}/tomogram_metadata.json"
     output.write_bytes(doc_path, dumps(doc))
-    summary = {"tomograms": {doc_path: result.as_dict()}, "failures": []}
-    return validate_run_tomograms(output, {doc_path: doc}, summary, deposition_exists={5: True})
+    manifest = TomogramManifest(
+        dataset_id="20", run_name="TS_1", dataset_deposition_id=5, tomograms={doc_path: result.as_dict()}
+    )
+    return validate_run_tomograms(output, {doc_path: doc}, manifest, deposition_exists={5: True})
 
 
 def patched(raw: bytes, offset: int, data: bytes) -> bytes:
