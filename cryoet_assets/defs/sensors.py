@@ -34,7 +34,7 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
             loaded = load_config_object(configs, info.key)
             prefix = loaded.data["standardization_config"]["source_prefix"]
             marker = marker_version(deposit, prefix)
-            dataset_ids = loaded.planner(deposit=deposit, output=storage.staging()).dataset_ids()
+            dataset_ids = loaded.planner(deposit=deposit, output=storage.staging(), contributors=()).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
             context.log.error(f"{configs.uri(info.key)} cannot be planned:\n{exc}")
             cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=str(exc)[:2000])

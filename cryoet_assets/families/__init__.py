@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from cryoet_assets.families import dataset, deposition, run, tomogram
-from cryoet_assets.lib.family import Family, Level
+from cryoet_assets.lib.family import Family, Level, RunContributor
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -34,6 +34,13 @@ def families_at(level: Level) -> tuple[Family, ...]:
 def module_name(item: Family, module: str) -> str:
     """Dotted name of `module` (e.g. "defs") inside the family's package."""
     return f"{__name__}.{item.name}.{module}"
+
+
+def run_contributors() -> list[RunContributor]:
+    """The families' run-level plan contributors, in registry order, for the `Planner`."""
+    return [
+        importlib.import_module(module_name(item, item.plan)).CONTRIBUTOR for item in FAMILIES if item.plan
+    ]
 
 
 def table_metadata() -> MetaData:

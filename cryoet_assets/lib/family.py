@@ -18,7 +18,8 @@ class Family:
 
     `parents` are the families whose modules this family's modules may import (run depends on dataset, ...);
     `group` is the Dagster asset group of its assets, selected by the job of its `level`; `models` names the
-    module (relative to the family's package) holding its table models, or None if it has no tables.
+    module (relative to the family's package) holding its table models, or None if it has no tables; `plan`
+    names the module whose `CONTRIBUTOR` (a `RunContributor`) adds the family's entities to each run's plan.
     """
 
     name: str
@@ -26,17 +27,26 @@ class Family:
     group: str
     parents: tuple[str, ...] = ()
     models: str | None = "models"
-    contributes_to_runs: bool = False
+    plan: str | None = None
 
 
 class RunContributor(Protocol):
     """A content family's share of a run's plan: the config sources it resolves, per voxel spacing.
 
-    `resolve` gets the run's voxel spacings and a `Resolver` bound to the run, and returns the family's
-    entities as pydantic models; the planner stores them under `RunPlan.entities[name]`.
+    `resolve` gets the `Planner` (its finder context, sources, run data and listings), the run's voxel spacings
+    (Å), template variables and parent names, and returns the family's entities as pydantic models; the
+    planner stores their JSON under `RunPlan.entities[name]`. Raises PlanError naming the config and field.
     """
 
     name: str
 
-    def resolve(self, resolver: Any, *, dataset_id: str, run_name: str, spacings: list[float],
-                variables: Mapping[str, Any], parents: Mapping[str, str]) -> list[Any]: ...
+    def resolve(
+        self,
+        planner: Any,
+        *,
+        dataset_id: str,
+        run_name: str,
+        spacings: list[float],
+        variables: Mapping[str, Any],
+        parents: Mapping[str, str],
+    ) -> list[Any]: ...

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from cryoet_assets.lib.demo import write_demo
-from cryoet_assets.lib.documents import read_json, write_document
-from cryoet_assets.lib.ingestion import load_config_object
+from cryoet_assets.families import run_contributors
 from cryoet_assets.families.dataset.documents import DATASET_DEFAULTS, dataset_document
 from cryoet_assets.families.deposition.documents import deposition_document
 from cryoet_assets.families.run.documents import run_document
+from cryoet_assets.lib.demo import write_demo
+from cryoet_assets.lib.documents import read_json, write_document
+from cryoet_assets.lib.ingestion import load_config_object
 from cryoet_assets.lib.paths import (
     dataset_dir,
     dataset_metadata_path,
@@ -57,7 +58,7 @@ def published(tmp_path: Path) -> tuple[DatasetPlan, LocalBucket, LocalBucket]:
     configs = LocalBucket(tmp_path / "configs")
     staging = LocalBucket(tmp_path / "staging")
     demo = write_demo(deposit=deposit, configs=configs)
-    plan = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=staging).plan(demo.dataset_id)
+    plan = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=staging, contributors=run_contributors()).plan(demo.dataset_id)
     return plan, deposit, staging
 
 

@@ -2,4 +2,4 @@
 
 from cryoet_assets.lib.family import Family
 
-FAMILY = Family(name="tomogram", level="acquisition_run", group="tomograms", parents=("run",))
+FAMILY = Family(name="tomogram", level="acquisition_run", group="tomograms", parents=("run",), plan="plan")

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from cryoet_assets.families.tomogram.manifest import TomogramManifest
+from cryoet_assets.families.tomogram.plan import TomogramPlan, run_tomograms
 from cryoet_assets.lib import ids, paths
 from cryoet_assets.lib.ids import published_ids
-from cryoet_assets.lib.plan import DatasetPlan, TomogramPlan
+from cryoet_assets.lib.plan import DatasetPlan
 from cryoet_assets.lib.storage import Bucket
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource, open_volume
 
@@ -273,8 +274,9 @@ def standardize_run(
     warn = warn or log
     run = plan.run(run_name)
     where = f"{plan.config.path}: run {run_name}"
+    tomograms = run_tomograms(run)
     ids = assign_ids(
-        run.tomograms,
+        tomograms,
         existing=existing_ids(output, plan.dataset_id, run_name),
         deposition_id=plan.deposition_id,
         where=where,
@@ -289,7 +291,7 @@ def standardize_run(
         facts={},
         failures=[],
     )
-    for tomogram, tomogram_id in zip(run.tomograms, ids):
+    for tomogram, tomogram_id in zip(tomograms, ids):
         path = paths.tomogram_metadata_path(plan.dataset_id, run_name, tomogram.voxel_spacing, tomogram_id)
         version = f"{tomogram.source_version}:{CONVERTER_VERSION}"
         facts = before.get(path)

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from cryoet_assets.lib.documents import dumps
-from cryoet_assets.lib.plan import TomogramPlan
-from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.families.tomogram.plan import TomogramPlan
 from cryoet_assets.families.tomogram.standardize import (
     TomogramError,
     assign_ids,
@@ -21,6 +19,8 @@ from cryoet_assets.families.tomogram.standardize import (
     standardize,
     tomogram_document,
 )
+from cryoet_assets.lib.documents import dumps
+from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.lib.volume.sources import VolumeError
 
 TOMOGRAM_METADATA = {"reconstruction_method": "WBP", "processing": "raw", "fiducial_alignment_status": True}
