@@ -73,3 +73,22 @@ def read_manifest(bucket: Bucket, asset_name: str, partition_key: str | None) ->
 def stored_values(bucket: Bucket, asset_name: str) -> list[Any]:
     """The JSON values stored for every materialized partition of an asset."""
     return [read_json(bucket, info.key)["value"] for info in bucket.list(f"{STATE_PREFIX}/{asset_name}/")]
+
+
+def type_name(value: object) -> str:
+    """JSON type name of a decoded JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cryoet_assets.lib.documents import type_name
 from cryoet_assets.lib.validation.gx import rows_frame, run_suite
-from cryoet_assets.lib.validation.metadata import (
-    expect_deposition_exists,
-    expect_document_object,
-    json_type,
-    type_name,
-)
+from cryoet_assets.lib.validation.metadata import expect_deposition_exists, expect_document_object, json_type
 from cryoet_assets.lib.validation.outcome import ValidationOutcome
 
 VOXEL_SPACING_NAME = r"^\d+\.\d{3}$"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryoet_assets.families.tomogram.manifest import TomogramManifest
+from cryoet_assets.lib.documents import type_name
 from cryoet_assets.lib.storage import Bucket
 from cryoet_assets.lib.validation.gx import rows_frame, run_suite
 from cryoet_assets.lib.validation.metadata import (
@@ -23,7 +24,6 @@ from cryoet_assets.lib.validation.metadata import (
     basic_expectations,
     expect_deposition_exists,
     expect_document_object,
-    type_name,
 )
 from cryoet_assets.lib.validation.outcome import Failure, Statistics, ValidationOutcome
 from cryoet_assets.lib.validation.photos import PHOTO_COLUMNS, photo_expectations, photo_rows

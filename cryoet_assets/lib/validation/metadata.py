@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryoet_assets.lib.documents import type_name
 from cryoet_assets.lib.validation.gx import rows_frame, run_suite
 from cryoet_assets.lib.validation.outcome import ValidationOutcome
 from cryoet_assets.lib.validation.photos import PHOTO_COLUMNS, photo_expectations, photo_rows
@@ -28,25 +29,6 @@ def json_type(doc: dict[str, Any], key: str) -> str:
     if key not in doc:
         return MISSING
     return type_name(doc[key])
-
-
-def type_name(value: object) -> str:
-    """JSON type name of a decoded JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def text(value: object) -> str:

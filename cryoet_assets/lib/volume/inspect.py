@@ -16,8 +16,8 @@ import warnings
 from dataclasses import dataclass
 from typing import IO, Any
 
+from cryoet_assets.lib.documents import type_name
 from cryoet_assets.lib.storage import CHUNK_SIZE, Bucket, UnsafePathError, safe_key
-from cryoet_assets.lib.validation.metadata import type_name
 
 AXES = ("x", "y", "z")
 CELL_ANGLES = {"x": "alpha", "y": "beta", "z": "gamma"}
