@@ -8,7 +8,7 @@
 Without --input a synthetic float32 MRC (10 Å) is generated first, in a separate process, so its
 memory does not count; with --axes it is then stored with its columns, rows and sections along those
 physical axes (mapc, mapr, maps), as EMDB and CCP4 maps may be. The conversion then runs exactly as
-the tomogram asset runs it (`cryoet_assets.lib.tomograms.standardize`, local deposit and staging
+the tomogram asset runs it (`cryoet_assets.families.tomogram.standardize`, local deposit and staging
 folders), and the last line printed is one JSON object: shape, input_mb, seconds, mb_per_s and peak_rss_mb (this process's
 high-water resident set size, interpreter included).
 
@@ -119,9 +119,10 @@ def run(deposit_root: Path, output_root: Path, *, voxel_spacing: float | None) -
     """Convert; the figures, and what the gate needs to check the outputs (see `run_check`)."""
     import numpy as np
 
+    from cryoet_assets.families.tomogram.manifest import TomogramManifest
+    from cryoet_assets.families.tomogram.standardize import standardize, tomogram_document
     from cryoet_assets.lib.mrc_header import HEADER_BYTES, parse_header
     from cryoet_assets.lib.storage import open_bucket
-    from cryoet_assets.lib.tomograms import standardize, tomogram_document
     from cryoet_assets.lib.volume.sources import SUPPORTED_MODES
 
     deposit, output = open_bucket(str(deposit_root)), open_bucket(str(output_root))
@@ -160,7 +161,12 @@ def run(deposit_root: Path, output_root: Path, *, voxel_spacing: float | None) -
     job = {
         "output_root": str(output_root),
         "documents": {doc_path: doc},
-        "summary": {"tomograms": {doc_path: result.as_dict()}, "failures": []},
+        "manifest": TomogramManifest(
+            dataset_id="10000",
+            run_name="TS_001",
+            dataset_deposition_id=DEPOSITION_ID,
+            tomograms={doc_path: result.as_dict()},
+        ).model_dump(mode="json"),
     }
     return figures, job
 
@@ -184,13 +190,17 @@ def run_check(job: dict) -> dict:
     import mrcfile  # noqa: F401
     import ome_zarr_models.v04.image  # noqa: F401
 
+    from cryoet_assets.families.tomogram.manifest import TomogramManifest
+    from cryoet_assets.families.tomogram.validation import validate_run_tomograms
     from cryoet_assets.lib.storage import open_bucket
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
 
     imported = time.perf_counter()
     imports_kb = _own_peak_rss_kb()
     outcome = validate_run_tomograms(
-        open_bucket(job["output_root"]), job["documents"], job["summary"], deposition_exists={DEPOSITION_ID: True}
+        open_bucket(job["output_root"]),
+        job["documents"],
+        TomogramManifest.model_validate(job["manifest"]),
+        deposition_exists={DEPOSITION_ID: True},
     )
     seconds = time.perf_counter() - imported
     if not outcome.passed:

@@ -1,12 +1,17 @@
 """The one Definitions object of cryoet-assets; resources are bound to environment variables at run time."""
 
+import importlib
+
 import dagster as dg
 
-from cryoet_assets.defs import datasets, depositions, ingestion, runs, tomograms
+from cryoet_assets.defs import ingestion
 from cryoet_assets.defs.io_managers import PortalBucketIOManager, PortalDatabaseIOManager
 from cryoet_assets.defs.jobs import acquisition_run_job, dataset_job, dataset_plan_job, deposition_job
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.defs.sensors import dataset_rollup_sensor, deposit_sensor, plan_sensor
+from cryoet_assets.families import FAMILIES, module_name
+
+family_defs = [importlib.import_module(module_name(item, "defs")) for item in FAMILIES]
 
 storage = PortalStorage(
     configs_url=dg.EnvVar("CRYOET_CONFIGS_URL"),
@@ -22,8 +27,8 @@ database = PortalDatabase(
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, depositions, datasets, runs, tomograms]),
-    asset_checks=dg.load_asset_checks_from_modules([depositions, datasets, runs, tomograms]),
+    assets=dg.load_assets_from_modules([ingestion, *family_defs]),
+    asset_checks=dg.load_asset_checks_from_modules(family_defs),
     jobs=[dataset_plan_job, deposition_job, dataset_job, acquisition_run_job],
     sensors=[deposit_sensor, plan_sensor, dataset_rollup_sensor],
     resources={

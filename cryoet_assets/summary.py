@@ -11,9 +11,9 @@ from cryoet_assets.lib.plan import DatasetPlan, describe_not_ingested
 def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     from sqlalchemy import func, select
 
+    from cryoet_assets.families import table_metadata
     from cryoet_assets.lib.db import make_engine
     from cryoet_assets.lib.db.migrate import upgrade
-    from cryoet_assets.lib.db.models import Base
     from cryoet_assets.lib.storage import open_bucket
 
     print("\nPartitions:")
@@ -46,7 +46,7 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     upgrade(settings.staging_db_url)
     engine = make_engine(settings.staging_db_url)
     with engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
+        for table in table_metadata().sorted_tables:
             count = connection.execute(select(func.count()).select_from(table)).scalar_one()
             print(f"  {table.name:<24} {count}")
     engine.dispose()

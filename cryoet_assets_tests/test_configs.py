@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from cryoet_assets.cli import main
+from cryoet_assets.families import run_contributors
+from cryoet_assets.families.tomogram.plan import run_tomograms
 from cryoet_assets.lib.ingestion import load_config_object
 from cryoet_assets.lib.storage import LocalBucket
 
@@ -81,12 +83,12 @@ def test_example_configs_plan_the_deposits_their_comments_describe(tmp_path: Pat
     write(deposit, "2026/mito_fission/session_2", ["TS_1/TS_1.mrc", "TS_1/denoised/TS_1_cryocare.mrc"])
 
     def plan(key: str, dataset_id: str) -> list[tuple[str, list[float], list[tuple[float, str, str, str]]]]:
-        result = load_config_object(configs, key).planner(deposit=deposit, output=output).plan(dataset_id)
+        result = load_config_object(configs, key).planner(deposit=deposit, output=output, contributors=run_contributors()).plan(dataset_id)
         return [
             (run.name, run.voxel_spacings, [
                 (t.voxel_spacing, t.source_path.rsplit("/", 1)[1], t.metadata["processing"],
                  t.metadata["reconstruction_software"])
-                for t in run.tomograms
+                for t in run_tomograms(run)
             ])
             for run in result.runs
         ]

@@ -7,6 +7,7 @@ import dagster as dg
 
 from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalStorage
+from cryoet_assets.families import run_contributors
 from cryoet_assets.lib.config.loader import ConfigError
 from cryoet_assets.lib.ingestion import LoadedConfig, find_dataset_config
 from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError, describe_not_ingested
@@ -49,7 +50,10 @@ def ingestion_plan(
         provenance=ConfigProvenance.model_validate(ingestion_config["provenance"]), data=ingestion_config["config"]
     )
     try:
-        plan = loaded.planner(deposit=storage.deposit(), output=storage.staging()).plan(context.partition_key)
+        planner = loaded.planner(
+            deposit=storage.deposit(), output=storage.staging(), contributors=run_contributors()
+        )
+        plan = planner.plan(context.partition_key)
     except (PlanError, ValueError) as exc:
         raise plan_failure(exc) from exc
     not_ingested = describe_not_ingested(plan.not_ingested)

@@ -27,7 +27,8 @@ class PortalBucketIOManager(dg.ConfigurableIOManager):
             statuses = {}
             for path, doc in obj.documents.items():
                 _, statuses[path] = write_document(bucket, path, doc)
-            manifest = {"kind": "documents", "documents": statuses, "summary": obj.summary}
+            summary = obj.summary.model_dump(mode="json") if isinstance(obj.summary, BaseModel) else obj.summary
+            manifest = {"kind": "documents", "documents": statuses, "summary": summary}
             context.add_output_metadata(
                 {
                     "documents": dg.MetadataValue.json({path: bucket.uri(path) for path in statuses}),

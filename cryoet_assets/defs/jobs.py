@@ -1,13 +1,20 @@
-"""One job per partition set, each materializing an entity family with its checks."""
+"""One job per partition level, each materializing the asset groups of the families at that level."""
 
 import dagster as dg
 
-from cryoet_assets.defs import datasets as dataset_assets
-from cryoet_assets.defs import depositions as deposition_assets
-from cryoet_assets.defs import runs as run_assets
-from cryoet_assets.defs import tomograms as tomogram_assets
 from cryoet_assets.defs.ingestion import ingestion_config, ingestion_plan
 from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
+from cryoet_assets.families import families_at
+
+
+def _family_job(
+    name: str, level: str, partitions_def: dg.PartitionsDefinition, description: str
+):
+    groups = [item.group for item in families_at(level)]
+    return dg.define_asset_job(
+        name, selection=dg.AssetSelection.groups(*groups), partitions_def=partitions_def, description=description
+    )
+
 
 dataset_plan_job = dg.define_asset_job(
     "dataset_plan_job",
@@ -15,24 +22,16 @@ dataset_plan_job = dg.define_asset_job(
     partitions_def=datasets,
     description="Load a dataset's ingestion config and resolve its plan.",
 )
-deposition_job = dg.define_asset_job(
-    "deposition_job",
-    selection=dg.AssetSelection.groups(deposition_assets.GROUP),
-    partitions_def=depositions,
-    description="Publish a deposition's key photos and metadata, validate them, load its rows.",
+deposition_job = _family_job(
+    "deposition_job", "deposition", depositions,
+    "Publish a deposition's key photos and metadata, validate them, load its rows.",
 )
-dataset_job = dg.define_asset_job(
-    "dataset_job",
-    selection=dg.AssetSelection.groups(dataset_assets.GROUP),
-    partitions_def=datasets,
-    description="Publish a dataset's key photos and metadata, validate them, load its rows.",
+dataset_job = _family_job(
+    "dataset_job", "dataset", datasets,
+    "Publish a dataset's key photos and metadata, validate them, load its rows.",
 )
-acquisition_run_job = dg.define_asset_job(
-    "acquisition_run_job",
-    selection=dg.AssetSelection.groups(run_assets.GROUP, tomogram_assets.GROUP),
-    partitions_def=acquisition_runs,
-    description=(
-        "Publish an acquisition run's metadata, voxel spacings and standardized tomograms, validate them, "
-        "load their rows."
-    ),
+acquisition_run_job = _family_job(
+    "acquisition_run_job", "acquisition_run", acquisition_runs,
+    "Publish an acquisition run's metadata, voxel spacings and standardized tomograms, validate them, "
+    "load their rows.",
 )

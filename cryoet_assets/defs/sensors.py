@@ -34,7 +34,7 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
             loaded = load_config_object(configs, info.key)
             prefix = loaded.data["standardization_config"]["source_prefix"]
             marker = marker_version(deposit, prefix)
-            dataset_ids = loaded.planner(deposit=deposit, output=storage.staging()).dataset_ids()
+            dataset_ids = loaded.planner(deposit=deposit, output=storage.staging(), contributors=()).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
             context.log.error(f"{configs.uri(info.key)} cannot be planned:\n{exc}")
             cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=str(exc)[:2000])
@@ -124,7 +124,7 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
 @dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
     """Re-publishes a dataset once all its runs have tomograms: key photo fallback, file size, run list."""
-    from cryoet_assets.defs.tomograms import tomograms
+    from cryoet_assets.families.tomogram.defs import tomograms
     from cryoet_assets.lib.keys import parse_acquisition_run_key
 
     instance = context.instance

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from cryoet_assets.lib.paths import STATE_PREFIX, state_path
 from cryoet_assets.lib.storage import Bucket
 
@@ -15,10 +17,14 @@ TIMESTAMP_FIELD = "last_updated_at"
 
 @dataclass
 class PortalDocuments:
-    """JSON documents an asset publishes at portal paths, plus a small summary kept in its manifest."""
+    """JSON documents an asset publishes at portal paths, plus its family's manifest kept beside them.
+
+    The producer sets `summary` to its family's manifest model; read back from the bucket it is that model's
+    JSON, which the consumer validates with the same model class (`XManifest.model_validate(summary)`).
+    """
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: BaseModel | dict[str, Any] = field(default_factory=dict)
 
 
 def dumps(doc: Any) -> bytes:
@@ -67,3 +73,22 @@ def read_manifest(bucket: Bucket, asset_name: str, partition_key: str | None) ->
 def stored_values(bucket: Bucket, asset_name: str) -> list[Any]:
     """The JSON values stored for every materialized partition of an asset."""
     return [read_json(bucket, info.key)["value"] for info in bucket.list(f"{STATE_PREFIX}/{asset_name}/")]
+
+
+def type_name(value: object) -> str:
+    """JSON type name of a decoded JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryoet_assets.lib.config.loader import ConfigError, load_config
 from cryoet_assets.lib.config.rules import check_rules
+from cryoet_assets.lib.family import RunContributor
 from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError, Planner
 from cryoet_assets.lib.storage import Bucket, ObjectInfo
 
@@ -22,8 +24,11 @@ class LoadedConfig:
     provenance: ConfigProvenance
     data: dict[str, Any]
 
-    def planner(self, *, deposit: Bucket, output: Bucket) -> Planner:
-        return Planner(self.data, provenance=self.provenance, deposit=deposit, output=output)
+    def planner(self, *, deposit: Bucket, output: Bucket, contributors: Sequence[RunContributor]) -> Planner:
+        """A Planner of this config; `contributors` as for `Planner` (none needed to list dataset ids)."""
+        return Planner(
+            self.data, provenance=self.provenance, deposit=deposit, output=output, contributors=contributors
+        )
 
 
 def config_objects(bucket: Bucket) -> list[ObjectInfo]:
@@ -57,7 +62,7 @@ def find_dataset_config(dataset_id: str, *, configs: Bucket, deposit: Bucket, ou
     for info in config_objects(configs):
         try:
             loaded = load_config_object(configs, info.key)
-            names = loaded.planner(deposit=deposit, output=output).dataset_ids()
+            names = loaded.planner(deposit=deposit, output=output, contributors=()).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
             broken.append(str(exc).replace("\n", "\n    "))
             continue

@@ -1,14 +1,19 @@
-"""The ingestion plan: a config's finders resolved against the deposit into depositions, datasets and runs."""
+"""The ingestion plan: a config's finders resolved against the deposit into depositions, datasets and runs.
+
+The containers (deposition, dataset, run, voxel spacing) are resolved here; the content of a run (tomograms,
+...) comes from the run contributors of the families, passed in by the caller.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cryoet_assets.lib.config.models import ENTITY_SECTIONS, Tomogram
+from cryoet_assets.lib.config.models import ENTITY_SECTIONS
 from cryoet_assets.lib.config.templates import (
     TemplateError,
     expand_metadata,
@@ -16,8 +21,9 @@ from cryoet_assets.lib.config.templates import (
     parse_two_column_map,
 )
 from cryoet_assets.lib.finders import FinderContext, FinderError, Found, resolve_sources
+from cryoet_assets.lib.family import RunContributor
 from cryoet_assets.lib.keys import acquisition_run_key, check_name
-from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_dir, voxel_spacing_name
+from cryoet_assets.lib.paths import dataset_dir, deposition_dir, run_dir, voxel_spacing_name
 from cryoet_assets.lib.mrc_header import header_voxel_size
 from cryoet_assets.lib.storage import Bucket, UnsafePathError
 
@@ -51,23 +57,14 @@ class DepositionPlan(BaseModel):
     key_photos: dict[str, str | None] = Field(default_factory=dict)
 
 
-class TomogramPlan(BaseModel):
-    """One tomogram source found for a run at one voxel spacing, with its templated config metadata."""
-
-    voxel_spacing: float
-    source_path: str
-    config_index: int
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    source_version: str = ""
-
-
 class RunPlan(BaseModel):
     name: str
     partition_key: str
     source_path: str | None
     variables: dict[str, Any] = Field(default_factory=dict)
     voxel_spacings: list[float] = Field(default_factory=list)
-    tomograms: list[TomogramPlan] = Field(default_factory=list)
+    # What each content family found for the run (e.g. entities["tomogram"]), as its plan models' JSON.
+    entities: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     source_file_count: int = 0
     content_version: str = ""
 
@@ -117,8 +114,19 @@ def entity_variables(kind: str, found: Found, *, output_path: str) -> dict[str, 
 class Planner:
     """Resolves one parsed config (as a plain dict) against a deposit bucket and the staging bucket."""
 
-    def __init__(self, config: dict[str, Any], *, provenance: ConfigProvenance, deposit: Bucket, output: Bucket):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        provenance: ConfigProvenance,
+        deposit: Bucket,
+        output: Bucket,
+        contributors: Sequence[RunContributor],
+    ):
+        """`contributors` are the content families' run-level plan contributors (the registry's
+        `run_contributors()`); each one's entities land in `RunPlan.entities[contributor.name]`."""
         self.config = config
+        self.contributors = tuple(contributors)
         self.provenance = provenance
         self.deposit = deposit
         self.output = output
@@ -128,7 +136,7 @@ class Planner:
         self._run_data: dict[str, dict[str, str]] | None = None
         self._mapped: dict[str, dict[str, str]] | None = None
 
-    def _context(self, *, variables: dict[str, Any], parents: dict[str, str], field: str) -> FinderContext:
+    def context(self, *, variables: dict[str, Any], parents: dict[str, str], field: str) -> FinderContext:
         return FinderContext(
             deposit=self.deposit,
             source_prefix=self.source_prefix,
@@ -138,7 +146,7 @@ class Planner:
             field=field,
         )
 
-    def _sources(self, sources: list[Any], *, context: FinderContext) -> list[Found]:
+    def sources(self, sources: list[Any], *, context: FinderContext) -> list[Found]:
         """resolve_sources, with finder errors prefixed by the config file they come from."""
         try:
             return resolve_sources(sources, context=context)
@@ -148,8 +156,8 @@ class Planner:
     def _resolve(self, section: str, *, variables: dict[str, Any], parents: dict[str, str]) -> list[tuple[int, Found]]:
         found: list[tuple[int, Found]] = []
         for index, entity in enumerate(self.config.get(section) or []):
-            context = self._context(variables=variables, parents=parents, field=f"{section}[{index}].sources")
-            found.extend((index, item) for item in self._sources(entity.get("sources") or [], context=context))
+            context = self.context(variables=variables, parents=parents, field=f"{section}[{index}].sources")
+            found.extend((index, item) for item in self.sources(entity.get("sources") or [], context=context))
         return found
 
     def depositions(self) -> list[tuple[DepositionPlan, dict[str, Any]]]:
@@ -229,16 +237,27 @@ class Planner:
             }
             run_parents = {**parents, "run": run_name}
             spacings = self._voxel_spacings(run_name, variables=run_vars, parents=run_parents)
-            listing = self._listing(found.path)
+            listing = self.listing(found.path)
             run = RunPlan(
                 name=run_name,
                 partition_key=acquisition_run_key(dataset_id, run_name),
                 source_path=found.path,
                 variables=_json_safe(run_vars),
                 voxel_spacings=spacings,
-                tomograms=self._tomograms(
-                    dataset_id, run_name, spacings, variables=run_vars, parents=run_parents
-                ),
+                entities={
+                    contributor.name: [
+                        entity.model_dump()
+                        for entity in contributor.resolve(
+                            self,
+                            dataset_id=dataset_id,
+                            run_name=run_name,
+                            spacings=spacings,
+                            variables=run_vars,
+                            parents=run_parents,
+                        )
+                    ]
+                    for contributor in self.contributors
+                },
                 source_file_count=len(listing),
             )
             run.content_version = digest([run.model_dump(exclude={"content_version"}), listing, self.provenance.sha256])
@@ -254,7 +273,7 @@ class Planner:
         values: list[float] = []
         for index, entity in enumerate(self.config.get("voxel_spacings") or []):
             field = f"voxel_spacings[{index}].sources"
-            context = self._context(variables=variables, parents=parents, field=field)
+            context = self.context(variables=variables, parents=parents, field=field)
             for source in entity.get("sources") or []:
                 for raw in self._spacing_values(source, run_name=run_name, context=context, field=field):
                     try:
@@ -268,70 +287,24 @@ class Planner:
                         values.append(value)
         return sorted(values)
 
-    def _tomograms(
-        self,
-        dataset_id: str,
-        run_name: str,
-        spacings: list[float],
-        *,
-        variables: dict[str, Any],
-        parents: dict[str, str],
-    ) -> list[TomogramPlan]:
-        """Tomogram sources per voxel spacing of the run (tomograms are the voxel spacings' children)."""
-        found: list[TomogramPlan] = []
-        for spacing in spacings:
-            name = voxel_spacing_name(spacing)
-            vs_vars = {
-                **variables,
-                "voxel_spacing_name": name,
-                "voxel_spacing_output_path": voxel_spacing_dir(dataset_id, run_name, spacing),
-            }
-            vs_parents = {**parents, "voxel_spacing": name}
-            for index, entity in enumerate(self.config.get("tomograms") or []):
-                field = f"tomograms[{index}]"
-                context = self._context(variables=vs_vars, parents=vs_parents, field=f"{field}.sources")
-                items = [item for item in self._sources(entity.get("sources") or [], context=context) if item.path]
-                if not items:
-                    continue
-                try:
-                    metadata = expand_metadata(
-                        entity.get("metadata") or {},
-                        self.run_data(run_name),
-                        field=f"{field}.metadata",
-                        model=Tomogram,
-                    )
-                except TemplateError as exc:
-                    raise PlanError(f"{self.provenance.path}: {exc}") from exc
-                for item in items:
-                    found.append(
-                        TomogramPlan(
-                            voxel_spacing=spacing,
-                            source_path=item.path,
-                            config_index=index,
-                            metadata=metadata,
-                            source_version=digest([self._listing(item.path), spacing, metadata]),
-                        )
-                    )
-        return found
-
     def _spacing_values(self, source: dict[str, Any], *, run_name: str, context: FinderContext, field: str):
         """Raw voxel spacings of one source: names found by its finder, or MRC header voxel sizes."""
         if header := source.get("tomogram_header"):
             # The files to read are found like a source_glob; the spacing comes from each file's header.
             as_glob = {**source, "source_glob": {k: v for k, v in header.items() if k != "header_key"}}
             del as_glob["tomogram_header"]
-            found = self._sources([as_glob], context=context)
+            found = self.sources([as_glob], context=context)
             try:
                 return [header_voxel_size(self.deposit, item.path) for item in found if item.path]
             except (OSError, ValueError) as exc:
                 raise PlanError(f"{self.provenance.path}: {field}.tomogram_header: {exc}") from exc
-        found = self._sources([source], context=context)
+        found = self.sources([source], context=context)
         try:
             return [expand_metadata(item.name, self.run_data(run_name), field=field) for item in found]
         except TemplateError as exc:
             raise PlanError(f"{self.provenance.path}: {exc}") from exc
 
-    def _listing(self, path: str | None) -> list[tuple[str, str]]:
+    def listing(self, path: str | None) -> list[tuple[str, str]]:
         """(key, etag) of the run's source: every object under its folder, or the file itself."""
         if not path:
             return []

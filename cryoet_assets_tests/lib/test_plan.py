@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cryoet_assets.families import run_contributors
+from cryoet_assets.families.tomogram.plan import run_tomograms
 from cryoet_assets.lib.demo import DEMO_SOURCE_PREFIX, Demo, write_demo
 from cryoet_assets.lib.ingestion import find_dataset_config, load_config_object
 from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, Planner, PlanError, spacing_names
@@ -28,7 +30,7 @@ class Deposit:
 
     def plan(self, key: str | None = None) -> DatasetPlan:
         loaded = load_config_object(self.configs, key or self.demo.config_key)
-        return loaded.planner(deposit=self.deposit, output=self.output).plan(self.demo.dataset_id)
+        return loaded.planner(deposit=self.deposit, output=self.output, contributors=run_contributors()).plan(self.demo.dataset_id)
 
 
 @pytest.fixture
@@ -87,13 +89,13 @@ def test_demo_plan_resolves_deposition_dataset_and_runs(local: Deposit) -> None:
     assert spacing_names(first) == ["10.012", "20.024"]
     assert first.variables["voxel_spacing"] == "10.012"
     # Tomograms are found per voxel spacing, through their parent filters, with templated metadata.
-    assert [(t.voxel_spacing, t.source_path) for t in first.tomograms] == [
+    assert [(t.voxel_spacing, t.source_path) for t in run_tomograms(first)] == [
         (10.012, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001.mrc"),
         (20.024, f"{DEMO_SOURCE_PREFIX}/runs/TS_001/TS_001_bin2.mrc"),
     ]
-    assert first.tomograms[0].metadata["voxel_spacing"] == 10.012
-    assert first.tomograms[1].metadata["is_visualization_default"] is False
-    assert [len(run.tomograms) for run in plan.runs] == [2, 1, 1]
+    assert run_tomograms(first)[0].metadata["voxel_spacing"] == 10.012
+    assert run_tomograms(first)[1].metadata["is_visualization_default"] is False
+    assert [len(run_tomograms(run)) for run in plan.runs] == [2, 1, 1]
     assert first.variables["tilt_axis"] == "84.7"
     assert first.variables["run_output_path"] == "20999/TS_001"
     assert first.variables["deposition_id"] == 10999
@@ -115,7 +117,7 @@ def test_demo_plan_from_s3_deposit(s3_bucket_url: Callable[..., tuple[str, str]]
     configs = LocalBucket(tmp_path / "configs")
     demo = write_demo(deposit=deposit, configs=configs)
     plan = load_config_object(configs, demo.config_key).planner(
-        deposit=deposit, output=LocalBucket(tmp_path / "staging")
+        deposit=deposit, output=LocalBucket(tmp_path / "staging"), contributors=run_contributors()
     ).plan(demo.dataset_id)
 
     assert [run.partition_key for run in plan.runs] == ["20999__TS_001", "20999__TS_002", "20999__TS_003"]
@@ -123,7 +125,7 @@ def test_demo_plan_from_s3_deposit(s3_bucket_url: Callable[..., tuple[str, str]]
     assert [(run.voxel_spacings, run.source_file_count) for run in plan.runs] == [
         ([10.012, 20.024], 2), ([10.012], 1), ([10.012], 1)
     ]
-    assert [len(run.tomograms) for run in plan.runs] == [2, 1, 1]
+    assert [len(run_tomograms(run)) for run in plan.runs] == [2, 1, 1]
     # On S3 the demo names its key photos by s3:// URI.
     assert plan.key_photos["snapshot"] == f"{url}/{DEMO_SOURCE_PREFIX}/photos/dataset_snapshot.png"
     assert plan.depositions[0].key_photos["thumbnail"] == f"{url}/{DEMO_SOURCE_PREFIX}/photos/deposition_thumbnail.png"
@@ -197,7 +199,7 @@ def test_non_numeric_voxel_spacing_names_run_and_field(local: Deposit) -> None:
 
 
 def test_dataset_not_named_by_the_config(local: Deposit) -> None:
-    planner = load_config_object(local.configs, "20999.yaml").planner(deposit=local.deposit, output=local.output)
+    planner = load_config_object(local.configs, "20999.yaml").planner(deposit=local.deposit, output=local.output, contributors=run_contributors())
     assert planner.dataset_ids() == ["20999"]
     with pytest.raises(PlanError, match=r"20999\.yaml: datasets: no dataset '30000' is found by this config"):
         planner.plan("30000")
@@ -242,7 +244,7 @@ def test_climbing_glob_loads_with_a_warning_and_the_planner_refuses_it(local: De
     local.configs.write_bytes("climb.yaml", text.encode())
     loaded = load_config_object(local.configs, "climb.yaml")
     with pytest.raises(PlanError) as raised:
-        loaded.planner(deposit=local.deposit, output=local.output).plan("20999")
+        loaded.planner(deposit=local.deposit, output=local.output, contributors=run_contributors()).plan("20999")
     message = str(raised.value)
     assert message.startswith(f"{local.configs.uri('climb.yaml')}: runs[0].sources[0].source_glob.list_glob: ")
     assert "'..'" in message
@@ -250,7 +252,9 @@ def test_climbing_glob_loads_with_a_warning_and_the_planner_refuses_it(local: De
 
 def _planner(local: Deposit, deposit: Bucket, config: dict) -> Planner:
     provenance = ConfigProvenance(path=local.configs.uri("edited.yaml"), sha256="0" * 64)
-    return Planner(config, provenance=provenance, deposit=deposit, output=local.output)
+    return Planner(
+        config, provenance=provenance, deposit=deposit, output=local.output, contributors=run_contributors()
+    )
 
 
 def test_climbing_glob_is_refused_by_the_planner_before_any_listing(local: Deposit) -> None:
@@ -321,6 +325,6 @@ def test_templates_in_tomogram_number_fields_resolve_to_the_field_type(local: De
     rows = local.deposit.read_text(data_map_key).splitlines()
     rows = [rows[0] + "\tversion", *(f"{row}\t{number}" for number, row in enumerate(rows[1:], start=2))]
     local.deposit.write_bytes(data_map_key, ("\n".join(rows) + "\n").encode())
-    metadata = local.plan().run("TS_002").tomograms[0].metadata
+    metadata = run_tomograms(local.plan().run("TS_002"))[0].metadata
     assert metadata["voxel_spacing"] == 10.012 and type(metadata["voxel_spacing"]) is float
     assert metadata["tomogram_version"] == 3.0 and type(metadata["tomogram_version"]) is float

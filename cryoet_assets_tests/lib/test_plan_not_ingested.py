@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cryoet_assets.families import run_contributors
 from cryoet_assets.lib.config import load_config_file
 from cryoet_assets.lib.config.models import ENTITY_SECTIONS
 from cryoet_assets.lib.demo import write_demo
@@ -57,7 +58,7 @@ def test_the_plan_of_a_synthetic_config_records_its_sections_not_ingested(tmp_pa
     configs = LocalBucket(tmp_path / "configs")
     demo = write_demo(deposit=deposit, configs=configs)
     output = LocalBucket(tmp_path / "out")
-    plain = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=output)
+    plain = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=output, contributors=run_contributors())
     assert plain.plan(demo.dataset_id).not_ingested == {}
 
     extra = (
@@ -72,6 +73,6 @@ def test_the_plan_of_a_synthetic_config_records_its_sections_not_ingested(tmp_pa
     )
     configs.write_bytes(demo.config_key, (configs.read_text(demo.config_key) + extra).encode())
     loaded = load_config_object(configs, demo.config_key)
-    plan = loaded.planner(deposit=deposit, output=output).plan(demo.dataset_id)
+    plan = loaded.planner(deposit=deposit, output=output, contributors=run_contributors()).plan(demo.dataset_id)
     assert plan.not_ingested == {"collection_metadata": 2, "frames": 1}
     assert [run.name for run in plan.runs] == list(demo.runs)  # what is ingested is planned as before

@@ -7,11 +7,16 @@ from pathlib import Path
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str | None = None):
-    """An Alembic `Config` whose script location is the migrations folder shipped in this package."""
+def alembic_config(url: str | None = None, *, target_metadata=None):
+    """An Alembic `Config` whose script location is the migrations folder shipped in this package.
+
+    `target_metadata` (the families' table models, `cryoet_assets.families.table_metadata()`) is what
+    autogenerate compares with; upgrades and downgrades run the migration scripts and do not need it.
+    """
     from alembic.config import Config
 
     config = Config()
+    config.attributes["target_metadata"] = target_metadata
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
         # ConfigParser treats '%' as interpolation, which URL-encoded passwords contain.

@@ -15,25 +15,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from cryoet_assets.lib.db.models import Base
 
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "deposition": ("id",),
-    "deposition_author": ("deposition_id", "name"),
-    "deposition_type": ("deposition_id", "type"),
-    "dataset": ("id",),
-    "dataset_author": ("dataset_id", "name"),
-    "dataset_funding": ("dataset_id", "funding_agency_name", "grant_id"),
-    "run": ("dataset_id", "name"),
-    "tomogram_voxel_spacing": ("run_id", "voxel_spacing"),
-    "tomogram": (
-        "deposition_id",
-        "processing",
-        "processing_software",
-        "reconstruction_method",
-        "run_id",
-        "tomogram_voxel_spacing_id",
-    ),
-    "tomogram_author": ("tomogram_id", "name"),
-}
 DELETE_BATCH = 500
 
 
@@ -176,15 +157,19 @@ def _pk(table: Table) -> Column[Any]:
     return next(iter(table.primary_key.columns))
 
 
-def _natural_key(table_name: str) -> tuple[str, ...]:
-    try:
-        return NATURAL_KEYS[table_name]
-    except KeyError:
-        raise ValueError(f"table {table_name!r} has no natural key in NATURAL_KEYS") from None
+def natural_key(table_name: str) -> tuple[str, ...]:
+    """The columns that identify a row of `table_name`, as its table model declares them (`natural_key`).
+
+    Raises ValueError for an unknown table or a table model that declares none.
+    """
+    key = _table(table_name).info.get("natural_key")
+    if not key:
+        raise ValueError(f"table {table_name!r} declares no natural key in its table model")
+    return tuple(key)
 
 
 def _describe_key(row: Row) -> str:
-    names = NATURAL_KEYS.get(row.table, ())
+    names = _table(row.table).info.get("natural_key", ()) if row.table in Base.metadata.tables else ()
     return repr({name: row.values.get(name) for name in names})
 
 
@@ -230,7 +215,7 @@ def _matches(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
 def _upsert(connection: Connection, row: Row, report: SyncReport) -> Any:
     table = _table(row.table)
     _check_columns(table, row.values, what=f"row of {row.table}")
-    key_names = _natural_key(row.table)
+    key_names = natural_key(row.table)
     missing = [name for name in key_names if name not in row.values]
     if missing:
         raise ValueError(f"row of {row.table} lacks natural key columns {missing}")

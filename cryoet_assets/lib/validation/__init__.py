@@ -1,13 +1,10 @@
-"""The validation gate: GX 1.x expectation suites over portal metadata, returning plain outcomes."""
+"""The validation gate's ground floor: GX 1.x helpers, outcomes, shared metadata and header checks.
+
+Each family's suite is in its own `validation.py`.
+"""
 
 from __future__ import annotations
 
-from cryoet_assets.lib.validation.entities import (
-    validate_dataset,
-    validate_deposition,
-    validate_run,
-    validate_voxel_spacings,
-)
 from cryoet_assets.lib.validation.outcome import Failure, Statistics, ValidationOutcome
 from cryoet_assets.lib.validation.photos import key_photo_paths
 
@@ -16,8 +13,4 @@ __all__ = [
     "Statistics",
     "ValidationOutcome",
     "key_photo_paths",
-    "validate_dataset",
-    "validate_deposition",
-    "validate_run",
-    "validate_voxel_spacings",
 ]

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryoet_assets.lib.documents import type_name
+from cryoet_assets.lib.validation.gx import rows_frame, run_suite
+from cryoet_assets.lib.validation.outcome import ValidationOutcome
+from cryoet_assets.lib.validation.photos import PHOTO_COLUMNS, photo_expectations, photo_rows
+
 MISSING = "missing"
 BASIC_DOCUMENT_COLUMNS = (
     "deposition_id",
@@ -24,25 +29,6 @@ def json_type(doc: dict[str, Any], key: str) -> str:
     if key not in doc:
         return MISSING
     return type_name(doc[key])
-
-
-def type_name(value: object) -> str:
-    """JSON type name of a decoded JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def text(value: object) -> str:
@@ -160,3 +146,59 @@ def expect_deposition_exists() -> Any:
             "depositions_metadata/{id}/deposition_metadata.json"
         ),
     )
+
+
+def validate_authored_document(
+    suite: str,
+    prefix: str,
+    doc: Any,
+    *,
+    path: str,
+    photos: dict[str, bytes | None],
+    extra: dict[str, Any],
+    extra_expectations: list,
+) -> ValidationOutcome:
+    """Deposition and dataset metadata: `{prefix}_description/title/identifier`, basic check, photos (facts §4.2).
+
+    `photos` maps each key photo path the document sets to its bytes (None when missing); `extra` adds
+    columns to the document's row and `extra_expectations` checks them.
+    """
+    import great_expectations.expectations as gxe
+
+    body = doc if isinstance(doc, dict) else {}
+    description, title, identifier = (f"{prefix}_description", f"{prefix}_title", f"{prefix}_identifier")
+    document_row = {
+        "where": path,
+        "document_type": type_name(doc),
+        description: text(body.get(description)),
+        title: text(body.get(title)),
+        identifier: text(body.get(identifier)),
+        "key_photos_type": json_type(body, "key_photos"),
+        **basic_document_columns(body),
+        **extra,
+    }
+    rows = [document_row, *author_rows(body, path=path), *photo_rows(body, path=path, photos=photos)]
+    columns = [*document_row, *AUTHOR_COLUMNS, *PHOTO_COLUMNS]
+    expectations = [
+        expect_document_object(),
+        *non_empty(
+            description,
+            reason=f"{description} must be non-empty",
+            whitespace_reason=f"{description} is only whitespace",
+        ),
+        *non_empty(
+            title, reason=f"{title} must be non-empty", whitespace_reason=f"{title} is only whitespace"
+        ),
+        *non_empty(identifier, reason=f"{identifier} must be set"),
+        # The portal reads key_photos["thumbnail"] and key_photos["snapshot"]; a missing or non-object
+        # key_photos fails there. A missing entry inside it is read here as "not set".
+        gxe.ExpectColumnValuesToBeInSet(
+            column="key_photos_type",
+            value_set=["object"],
+            description="key_photos must be an object with snapshot and thumbnail entries",
+        ),
+        *basic_expectations(),
+        *photo_expectations(),
+        *extra_expectations,
+    ]
+    return run_suite(suite, rows_frame(rows, columns=columns), expectations, where_column="where")

@@ -27,6 +27,7 @@ import numpy as np
 from cryoet_assets.lib.mrc_header import EXTENDED_HEADER_TYPES, HEADER_BYTES
 from cryoet_assets.lib.volume.key_images import ProjectionAccumulator
 from cryoet_assets.lib.volume.memory import reuse_freed_memory
+from cryoet_assets.lib.volume.pyramid import MEAN_2X2X2, Pyramid
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource
 
 CHUNK = 256
@@ -102,9 +103,11 @@ class Conversion:
     warnings: list[str] = field(default_factory=list)  # the source's, then what the conversion dropped
 
 
-def level_shapes(shape: tuple[int, int, int], levels: int = LEVELS) -> list[tuple[int, int, int]]:
-    """Shapes of the pyramid levels: ceil(n / 2^i) on every axis (facts §2.4)."""
-    return [tuple(-(-n // 2**level) for n in shape) for level in range(levels)]
+def level_shapes(
+    shape: tuple[int, int, int], levels: int = LEVELS, *, pyramid: Pyramid = MEAN_2X2X2
+) -> list[tuple[int, int, int]]:
+    """Shapes of the pyramid levels: ceil(n / 2^i) on every axis `pyramid` halves (facts §2.4)."""
+    return pyramid.level_shapes(shape, levels)
 
 
 def convert_tomogram(
@@ -116,6 +119,7 @@ def convert_tomogram(
     chunk: int = CHUNK,
     chunks_in_flight: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    pyramid: Pyramid = MEAN_2X2X2,
 ) -> Conversion:
     """Write `mrc_path` and `zarr_path` from `source` (z, y, x) at `voxel_spacing` Å (isotropic).
 
@@ -124,6 +128,7 @@ def convert_tomogram(
     VolumeError naming the source for bad data (NaN or infinite voxels, non-positive spacing).
 
     `progress(planes_written, planes)` is called from the MRC pass's thread after each slab of z planes.
+    `pyramid` is the downsampling strategy of the OME-Zarr levels (a tomogram's 2×2×2 mean by default).
     """
     started = time.perf_counter()
     spacing = round(float(voxel_spacing), 3)
@@ -155,7 +160,9 @@ def convert_tomogram(
     worker.start()
     try:
         with reuse_freed_memory():
-            _write_pyramid(source, zarr_path, chunk=chunk, abort=abort, chunks_in_flight=chunks_in_flight)
+            _write_pyramid(
+                source, zarr_path, chunk=chunk, abort=abort, chunks_in_flight=chunks_in_flight, strategy=pyramid
+            )
     except _Aborted:
         pass
     except BaseException:
@@ -167,8 +174,8 @@ def convert_tomogram(
     if failures:
         raise failures[0]
     _finish_mrc(mrc_path, stats=stats)
-    shapes = level_shapes(source.shape)
-    _write_ngff_metadata(zarr_path, spacing=spacing, levels=len(shapes))
+    shapes = level_shapes(source.shape, pyramid=pyramid)
+    _write_ngff_metadata(zarr_path, spacing=spacing, levels=len(shapes), pyramid=pyramid)
     return Conversion(
         mrc_path=mrc_path,
         zarr_path=zarr_path,
@@ -289,12 +296,18 @@ def _finish_mrc(path: Path, *, stats: VolumeStats) -> None:
 
 
 def _write_pyramid(
-    source: VolumeSource, zarr_path: Path, *, chunk: int, abort: threading.Event, chunks_in_flight: int
+    source: VolumeSource,
+    zarr_path: Path,
+    *,
+    chunk: int,
+    abort: threading.Event,
+    chunks_in_flight: int,
+    strategy: Pyramid,
 ) -> None:
     import numcodecs
     import zarr
 
-    shapes = level_shapes(source.shape)
+    shapes = level_shapes(source.shape, pyramid=strategy)
     codec = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
     group = zarr.open_group(str(zarr_path), mode="w", zarr_format=2)
     for level, shape in enumerate(shapes):
@@ -313,7 +326,7 @@ def _write_pyramid(
         if attributes.is_file() and json.loads(attributes.read_text()) == {}:
             attributes.unlink()
     writer = _ChunkWriter(zarr_path, depth=chunks_in_flight)
-    pyramid = _Pyramid(source, shapes, chunk=chunk, codec=codec, writer=writer, abort=abort)
+    pyramid = _Pyramid(source, shapes, chunk=chunk, codec=codec, writer=writer, abort=abort, strategy=strategy)
     previous = (numcodecs.blosc.use_threads, numcodecs.blosc.get_nthreads())
     # Blosc's own threads compress each chunk on both cores; the MRC pass and the file writes
     # release the GIL and overlap with it.
@@ -378,7 +391,7 @@ class _ChunkWriter:
 
 
 class _Pyramid:
-    """Depth-first chunk walk: a chunk of level L is the 2×2×2 mean of its 8 children of level L-1."""
+    """Depth-first chunk walk: a chunk of level L is `strategy`'s reduction of its children of level L-1."""
 
     def __init__(
         self,
@@ -389,8 +402,10 @@ class _Pyramid:
         codec,
         writer: _ChunkWriter,
         abort: threading.Event,
+        strategy: Pyramid,
     ) -> None:
         self.source = source
+        self.strategy = strategy
         self.shapes = shapes
         self.size = chunk
         self.codec = codec
@@ -411,38 +426,24 @@ class _Pyramid:
             z, y, x = (slice(s, s + e) for s, e in zip(start, extent))
             self.source.read_block(buffer[: extent[0], : extent[1], : extent[2]], z, y, x)
         else:
-            half = size // 2
+            factors = self.strategy.factors
             below = self.shapes[level - 1]
-            for offset in product((0, 1), repeat=3):
-                child = tuple(2 * i + o for i, o in zip(index, offset))
+            for offset in product(*((0, 1) if f == 2 else (0,) for f in factors)):
+                child = tuple(f * i + o for i, o, f in zip(index, offset, factors))
                 if any(c * size >= n for c, n in zip(child, below)):
                     continue
                 child_buffer, child_extent = self.chunk(level - 1, child)
-                out = tuple(slice(o * half, o * half + -(-e // 2)) for o, e in zip(offset, child_extent))
-                self._mean2(child_buffer[: child_extent[0], : child_extent[1], : child_extent[2]], buffer[out])
+                out = tuple(
+                    slice(o * (size // f), o * (size // f) + -(-e // f))
+                    for o, e, f in zip(offset, child_extent, factors)
+                )
+                self.strategy.reduce(
+                    child_buffer[: child_extent[0], : child_extent[1], : child_extent[2]], buffer[out]
+                )
         key = f"{level}/{index[0]}/{index[1]}/{index[2]}"
         self.writer.reserve()
         self.writer.put(key, self.codec.encode(buffer))
         return buffer, extent
-
-    @staticmethod
-    def _mean2(block: np.ndarray, out: np.ndarray) -> None:
-        """2×2×2 block mean of `block` into `out`, summing pairs in place inside `block` (which it spoils).
-
-        A block cut by the array edge counts the missing voxels as 0, as the portal's
-        `block_reduce(..., np.mean)` does (it pads with zeros), so odd-sized levels match it.
-        """
-        nz, ny, nx = block.shape
-        hz, hy, hx = nz // 2, ny // 2, nx // 2
-        # Pair sums land on the even index of each pair; an unpaired last plane/row is its own sum.
-        np.add(block[0 : 2 * hz : 2], block[1 : 2 * hz : 2], out=block[0 : 2 * hz : 2])
-        planes = block[0::2]
-        np.add(planes[:, 0 : 2 * hy : 2], planes[:, 1 : 2 * hy : 2], out=planes[:, 0 : 2 * hy : 2])
-        rows = planes[:, 0::2]
-        np.add(rows[:, :, 0 : 2 * hx : 2], rows[:, :, 1 : 2 * hx : 2], out=out[:, :, :hx])
-        if nx % 2:
-            out[:, :, hx] = rows[:, :, nx - 1]
-        out *= 0.125
 
 
 class _Aborted(Exception):
@@ -456,14 +457,17 @@ def _zero_outside(buffer: np.ndarray, extent: tuple[int, int, int]) -> None:
     buffer[:ez, :ey, ex:] = 0
 
 
-def _write_ngff_metadata(zarr_path: Path, *, spacing: float, levels: int) -> None:
+def _write_ngff_metadata(zarr_path: Path, *, spacing: float, levels: int, pyramid: Pyramid) -> None:
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_multiscales_metadata
 
     group = zarr.open_group(str(zarr_path), mode="r+", zarr_format=2)
     datasets = [
-        {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [spacing * 2**level] * 3}]}
+        {
+            "path": str(level),
+            "coordinateTransformations": [{"type": "scale", "scale": pyramid.scale(spacing, level)}],
+        }
         for level in range(levels)
     ]
     axes = [{"name": axis, "type": "space", "unit": "angstrom"} for axis in ("z", "y", "x")]

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from cryoet_assets.families import table_metadata
 from cryoet_assets.lib.db import make_engine, migrate
 from cryoet_assets.lib.db.models import Base
+
+# The db tests sync rows by table name: load every family's table models onto Base.metadata.
+table_metadata()
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from cryoet_assets.families.dataset.rows import dataset_rowset, dataset_runs_prune
+from cryoet_assets.families.deposition.rows import deposition_rowset
+from cryoet_assets.families.run.rows import published_voxel_spacings, run_rowset, voxel_spacing_rowset
 from cryoet_assets.lib.db.models import Base
-from cryoet_assets.lib.db.rows import (
-    MetadataError,
-    dataset_rowset,
-    dataset_runs_prune,
-    deposition_rowset,
-    published_voxel_spacings,
-    run_rowset,
-    voxel_spacing_rowset,
-)
+from cryoet_assets.lib.db.rows import MetadataError
 from cryoet_assets.lib.db.sync import Prune, Ref, apply_rowset
 from cryoet_assets.lib.keys import UnsafeNameError
 

@@ -298,3 +298,12 @@ def test_a_plain_sqlite_engine_still_gets_foreign_keys_and_rollback(tmp_path) ->
         assert snapshot(engine)["tomogram_voxel_spacing"] == []
     finally:
         engine.dispose()
+
+
+def test_natural_keys_are_read_from_the_table_models() -> None:
+    from cryoet_assets.lib.db.sync import natural_key
+
+    assert natural_key("run") == ("dataset_id", "name")
+    assert natural_key("tomogram_voxel_spacing") == ("run_id", "voxel_spacing")
+    with pytest.raises(ValueError, match="unknown table 'no_such_table'"):
+        natural_key("no_such_table")

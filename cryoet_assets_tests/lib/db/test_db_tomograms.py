@@ -9,16 +9,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from cryoet_assets.families.dataset.rows import dataset_rowset
+from cryoet_assets.families.deposition.rows import deposition_rowset
+from cryoet_assets.families.run.rows import run_rowset, voxel_spacing_rowset
+from cryoet_assets.families.tomogram.rows import tomogram_rowset
 from cryoet_assets.lib.db import make_engine, migrate
 from cryoet_assets.lib.db.models import Base
-from cryoet_assets.lib.db.rows import (
-    MetadataError,
-    dataset_rowset,
-    deposition_rowset,
-    run_rowset,
-    tomogram_rowset,
-    voxel_spacing_rowset,
-)
+from cryoet_assets.lib.db.rows import MetadataError
 from cryoet_assets.lib.db.sync import Prune, Ref, RowSet, apply_rowset
 
 S3 = "s3://cryoet-data-portal-staging"

@@ -4,14 +4,10 @@ from typing import Any
 
 import pytest
 
-from cryoet_assets.lib.validation import (
-    ValidationOutcome,
-    key_photo_paths,
-    validate_dataset,
-    validate_deposition,
-    validate_run,
-    validate_voxel_spacings,
-)
+from cryoet_assets.families.dataset.validation import validate_dataset
+from cryoet_assets.families.deposition.validation import validate_deposition
+from cryoet_assets.families.run.validation import validate_run, validate_voxel_spacings
+from cryoet_assets.lib.validation import ValidationOutcome, key_photo_paths
 
 # The same paths the conftest fixtures use; test_photo_paths_come_from_the_document keeps them in step.
 DEPOSITION_PATH = "depositions_metadata/10301/deposition_metadata.json"

@@ -6,10 +6,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from cryoet_assets.lib.db import make_engine
-from cryoet_assets.lib.db.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+# The table models live in the families; whoever migrates passes their metadata (autogenerate needs it).
+target_metadata = config.attributes.get("target_metadata")
 MIGRATION_LOCK_KEY = 0x63727965  # any constant shared by every process migrating this database
 
 

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from cryoet_assets.families import run_contributors
+from cryoet_assets.families.dataset.documents import DATASET_DEFAULTS, dataset_document
+from cryoet_assets.families.deposition.documents import deposition_document
+from cryoet_assets.families.run.documents import run_document
 from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.documents import read_json, write_document
 from cryoet_assets.lib.ingestion import load_config_object
-from cryoet_assets.lib.metadata import DATASET_DEFAULTS, dataset_document, deposition_document, run_document
 from cryoet_assets.lib.paths import (
     dataset_dir,
     dataset_metadata_path,
@@ -50,7 +53,7 @@ def published(tmp_path: Path) -> tuple[DatasetPlan, LocalBucket, LocalBucket]:
     configs = LocalBucket(tmp_path / "configs")
     staging = LocalBucket(tmp_path / "staging")
     demo = write_demo(deposit=deposit, configs=configs)
-    plan = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=staging).plan(demo.dataset_id)
+    plan = load_config_object(configs, demo.config_key).planner(deposit=deposit, output=staging, contributors=run_contributors()).plan(demo.dataset_id)
     return plan, deposit, staging
 
 
@@ -170,7 +173,7 @@ def test_run_document(schema: dict[str, Any], tmp_path: Path) -> None:
 def test_demo_tomogram_documents_match_the_portal_schema(
     schema: dict[str, Any], published: tuple[DatasetPlan, LocalBucket, LocalBucket]
 ) -> None:
-    from cryoet_assets.lib.tomograms import standardize_run
+    from cryoet_assets.families.tomogram.standardize import standardize_run
 
     plan, deposit, staging = published
     outcome = standardize_run(plan, "TS_001", deposit=deposit, output=staging)

@@ -4,15 +4,18 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result, skipped_result
-from cryoet_assets.defs.depositions import deposition_db_rows, key_photo_preview, read_photos
+from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.families.dataset import FAMILY
+from cryoet_assets.families.dataset.documents import dataset_document
+from cryoet_assets.families.dataset.manifest import DatasetManifest
+from cryoet_assets.families.deposition.defs import deposition_db_rows, key_photo_preview, read_photos
 from cryoet_assets.lib.documents import PortalDocuments
-from cryoet_assets.lib.metadata import dataset_document
 from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
 from cryoet_assets.lib.plan import DatasetPlan
 
-GROUP = "datasets"
+GROUP = FAMILY.group
 
 
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_bucket", kinds={"png"})
@@ -40,7 +43,9 @@ def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Outpu
     plan = DatasetPlan.model_validate(ingestion_plan)
     doc = dataset_document(plan.metadata, deposition_id=plan.deposition_id, key_photos=dataset_key_photos)
     documents = {dataset_metadata_path(plan.dataset_id): doc} if doc else {}
-    summary = {"config_file": plan.config.path, "dataset_id": plan.dataset_id, "deposition_id": plan.deposition_id}
+    summary = DatasetManifest(
+        config_file=plan.config.path, dataset_id=plan.dataset_id, deposition_id=plan.deposition_id
+    )
     return dg.Output(
         PortalDocuments(documents=documents, summary=summary),
         metadata={
@@ -55,7 +60,7 @@ def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Outpu
 @dg.asset_check(asset=dataset_metadata, partitions_def=datasets, blocking=True)
 def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocuments) -> dg.AssetCheckResult:
     """Dataset metadata, its key photos and its deposition pass the portal's dataset checks."""
-    from cryoet_assets.lib.validation.entities import validate_dataset
+    from cryoet_assets.families.dataset.validation import validate_dataset
 
     if not dataset_metadata.documents:
         return skipped_result("the config has no dataset metadata: this config adds to an existing dataset")
@@ -72,7 +77,7 @@ def dataset_db_rows(
     storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments
 ):
     """dataset, dataset_author and dataset_funding rows; runs that left the plan are deleted."""
-    from cryoet_assets.lib.db.rows import dataset_rowset, dataset_runs_prune
+    from cryoet_assets.families.dataset.rows import dataset_rowset, dataset_runs_prune
     from cryoet_assets.lib.db.sync import RowSet
 
     plan = DatasetPlan.model_validate(ingestion_plan)
@@ -87,16 +92,3 @@ def dataset_db_rows(
     )
     return rowset + dataset_runs_prune(int(plan.dataset_id), [run.name for run in plan.runs])
 
-
-def require_parent(database: PortalDatabase, table: str, key: dict) -> None:
-    """Wait (by retrying the step) until the parent row exists: its partition may still be loading."""
-    from cryoet_assets.lib.db.sync import row_exists
-
-    if not row_exists(database.staging(), table, key):
-        error = LookupError(
-            f"{table} {key} has no row in the staging database yet: its partition has not been loaded "
-            "or its checks failed"
-        )
-        raise dg.RetryRequested(
-            max_retries=database.parent_wait_retries, seconds_to_wait=database.parent_wait_seconds
-        ) from error

@@ -2,33 +2,37 @@
 
 
 import dagster as dg
+from pydantic import ValidationError
 
 from cryoet_assets.defs.checks import check_result
 from cryoet_assets.defs.ingestion import load_plan
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.progress import ThrottledProgress
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
-from cryoet_assets.defs.runs import FROM_PLANS, run_db_rows
+from cryoet_assets.families.run.defs import FROM_PLANS, run_db_rows
+from cryoet_assets.families.tomogram import FAMILY
+from cryoet_assets.families.tomogram.manifest import TomogramManifest
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
 from cryoet_assets.lib.keys import parse_acquisition_run_key
 from cryoet_assets.lib.paths import deposition_metadata_path
 
-GROUP = "tomograms"
+GROUP = FAMILY.group
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
           kinds={"mrc", "zarr", "png", "json"}, pool="cpu_heavy")
 def tomograms(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[PortalDocuments]:
     """The run's tomograms as `{run}.mrc`, a 3-level `{run}.zarr`, 4 key images and `tomogram_metadata.json`."""
-    from cryoet_assets.lib.tomograms import standardize_run
+    from cryoet_assets.families.tomogram.standardize import standardize_run
 
     dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
     plan = load_plan(storage, dataset_id)
     staging = storage.staging()
     try:
-        previous = read_manifest(staging, tomograms.key.path[-1], context.partition_key)["summary"]
-    except FileNotFoundError:
-        previous = {}
+        stored = read_manifest(staging, tomograms.key.path[-1], context.partition_key)["summary"]
+        previous = TomogramManifest.model_validate(stored)
+    except (FileNotFoundError, ValidationError):
+        previous = None
     outcome = standardize_run(
         plan, run_name, deposit=storage.deposit(), output=staging, previous=previous, log=context.log.info,
         warn=context.log.warning,
@@ -92,13 +96,18 @@ def _key_image_previews(all_facts, staging) -> str:
 @dg.asset_check(asset=tomograms, partitions_def=acquisition_runs, blocking=True)
 def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.AssetCheckResult:
     """Every tomogram standardized; MRC, OME-Zarr, metadata and key photos pass the portal's checks."""
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+    from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     staging = storage.staging()
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
     deposition_exists = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
     return check_result(
-        validate_run_tomograms(staging, tomograms.documents, tomograms.summary, deposition_exists=deposition_exists)
+        validate_run_tomograms(
+            staging,
+            tomograms.documents,
+            TomogramManifest.model_validate(tomograms.summary),
+            deposition_exists=deposition_exists,
+        )
     )
 
 
@@ -111,12 +120,13 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
     as they now are (facts §5.1): a planned spacing without a published tomogram gets no row, and the row of
     a folder that is gone is pruned with its tomograms.
     """
-    from cryoet_assets.defs.datasets import require_parent
-    from cryoet_assets.lib.db.rows import published_voxel_spacings, tomogram_rowset, voxel_spacing_rowset
+    from cryoet_assets.defs.parents import require_parent
+    from cryoet_assets.families.run.rows import published_voxel_spacings, voxel_spacing_rowset
+    from cryoet_assets.families.tomogram.rows import tomogram_rowset
     from cryoet_assets.lib.paths import reconstructions_dir
 
-    summary = tomograms.summary
-    dataset_id, run_name = summary["dataset_id"], summary["run_name"]
+    manifest = TomogramManifest.model_validate(tomograms.summary)
+    dataset_id, run_name = manifest.dataset_id, manifest.run_name
     require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name})
     staging = storage.staging()
     folder = reconstructions_dir(dataset_id, run_name)
@@ -128,8 +138,8 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
         dataset_id=int(dataset_id),
         run_name=run_name,
         documents=tomograms.documents,
-        file_sizes=summary["file_sizes"],
-        dataset_deposition_id=summary["dataset_deposition_id"],
+        file_sizes=manifest.file_sizes,
+        dataset_deposition_id=manifest.dataset_deposition_id,
         voxel_spacings=spacings,
         **prefixes,
     )

@@ -7,13 +7,15 @@ from cryoet_assets.defs.checks import check_result, skipped_result
 from cryoet_assets.defs.ingestion import ingestion_plan
 from cryoet_assets.defs.partitions import depositions
 from cryoet_assets.defs.resources import PortalStorage
+from cryoet_assets.families.deposition import FAMILY
+from cryoet_assets.families.deposition.documents import deposition_document
+from cryoet_assets.families.deposition.manifest import DepositionManifest
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.ingestion import deposition_plans
-from cryoet_assets.lib.metadata import deposition_document
 from cryoet_assets.lib.paths import deposition_dir, deposition_metadata_path
 from cryoet_assets.lib.plan import DepositionPlan
 
-GROUP = "depositions"
+GROUP = FAMILY.group
 FROM_PLANS = [dg.AssetDep(ingestion_plan, partition_mapping=dg.AllPartitionMapping())]
 
 
@@ -64,7 +66,7 @@ def deposition_metadata(
     deposition, config_path = _deposition(storage, int(context.partition_key))
     doc = deposition_document(deposition.metadata, deposition_id=deposition.id, key_photos=deposition_key_photos)
     documents = {deposition_metadata_path(deposition.id): doc} if doc else {}
-    summary = {"config_file": config_path, "deposition_id": deposition.id}
+    summary = DepositionManifest(config_file=config_path, deposition_id=deposition.id)
     return dg.Output(
         PortalDocuments(documents=documents, summary=summary),
         metadata={
@@ -80,7 +82,7 @@ def deposition_metadata_valid(
     storage: PortalStorage, deposition_metadata: PortalDocuments
 ) -> dg.AssetCheckResult:
     """Deposition metadata and key photos pass the portal's deposition checks."""
-    from cryoet_assets.lib.validation.entities import validate_deposition
+    from cryoet_assets.families.deposition.validation import validate_deposition
 
     if not deposition_metadata.documents:
         return skipped_result("the config has no deposition metadata: nothing is published")
@@ -91,7 +93,7 @@ def deposition_metadata_valid(
 @dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
 def deposition_db_rows(storage: PortalStorage, deposition_metadata: PortalDocuments):
     """deposition, deposition_author and deposition_type rows in the staging database."""
-    from cryoet_assets.lib.db.rows import deposition_rowset
+    from cryoet_assets.families.deposition.rows import deposition_rowset
     from cryoet_assets.lib.db.sync import RowSet
 
     if not deposition_metadata.documents:

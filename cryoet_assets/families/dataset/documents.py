@@ -1,4 +1,4 @@
-"""Portal metadata documents for depositions, datasets and runs (facts §2.3), without timestamps."""
+"""`dataset_metadata.json` (facts §2.3), without timestamps."""
 
 from __future__ import annotations
 
@@ -18,18 +18,6 @@ DATASET_DEFAULTS: dict[str, Any] = {
 }
 
 
-def deposition_document(
-    metadata: dict[str, Any], *, deposition_id: int, key_photos: dict[str, str | None]
-) -> dict[str, Any] | None:
-    """`deposition_metadata.json`: the config's metadata plus key photos and deposition id; None if no metadata."""
-    if not metadata:
-        return None
-    doc = copy.deepcopy(metadata)
-    doc["key_photos"] = dict(key_photos)
-    doc.setdefault("deposition_id", deposition_id)
-    return doc
-
-
 def dataset_document(
     metadata: dict[str, Any], *, deposition_id: int, key_photos: dict[str, str | None]
 ) -> dict[str, Any] | None:
@@ -45,8 +33,3 @@ def dataset_document(
     doc["key_photos"] = dict(key_photos)
     doc.setdefault("deposition_id", deposition_id)
     return doc
-
-
-def run_document(*, run_name: str, deposition_id: int) -> dict[str, Any]:
-    """`run_metadata.json`."""
-    return {"run_name": run_name, "deposition_id": deposition_id}

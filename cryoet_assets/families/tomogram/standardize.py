@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryoet_assets.lib import paths
-from cryoet_assets.lib.documents import read_json
-from cryoet_assets.lib.plan import DatasetPlan, TomogramPlan
+from cryoet_assets.families.tomogram.manifest import TomogramManifest
+from cryoet_assets.families.tomogram.plan import TomogramPlan, run_tomograms
+from cryoet_assets.lib import ids, paths
+from cryoet_assets.lib.ids import published_ids
+from cryoet_assets.lib.plan import DatasetPlan
 from cryoet_assets.lib.storage import Bucket
 from cryoet_assets.lib.volume.sources import VolumeError, VolumeSource, open_volume
 
-FIRST_ID = 100
 # Fields whose values make two tomograms of a run the same tomogram (facts §2.5).
 ID_FIELDS = ("alignment_metadata_path", "reconstruction_method", "processing", "processing_software")
 FIDUCIAL_STATUS = {True: "FIDUCIAL", "true": "FIDUCIAL", False: "NON_FIDUCIAL", "false": "NON_FIDUCIAL"}
@@ -37,45 +38,37 @@ def identity(metadata: Mapping[str, Any], *, voxel_spacing: float, deposition_id
 
 def existing_ids(output: Bucket, dataset_id: str, run_name: str) -> dict[str, int]:
     """Ids of the tomograms already published for the run, by hash key."""
-    found: dict[str, int] = {}
     pattern = f"{paths.run_dir(dataset_id, run_name)}/Reconstructions/VoxelSpacing*/Tomograms/*/tomogram_metadata.json"
-    for key in output.glob(pattern):
-        folder = posixpath.basename(posixpath.dirname(key))
-        if not folder.isdigit():
-            continue
-        try:
-            doc = read_json(output, key)
-            key_of = identity(doc, voxel_spacing=float(doc["voxel_spacing"]), deposition_id=doc["deposition_id"])
-        except (ValueError, KeyError, TypeError, FileNotFoundError):
-            continue
-        found.setdefault(key_of, int(folder))
-    return found
+    return published_ids(
+        output,
+        pattern,
+        key_of=lambda doc: identity(doc, voxel_spacing=float(doc["voxel_spacing"]), deposition_id=doc["deposition_id"]),
+    )
 
 
 def assign_ids(
     tomograms: Sequence[TomogramPlan], *, existing: Mapping[str, int], deposition_id: int, where: str
 ) -> list[int]:
-    """Ids for `tomograms` in order: the published id for a known hash key, else the next free one from 100."""
-    taken = set(existing.values())
-    ids: list[int] = []
-    seen: dict[str, TomogramPlan] = {}
-    for tomogram in tomograms:
-        key = identity(tomogram.metadata, voxel_spacing=tomogram.voxel_spacing, deposition_id=deposition_id)
-        if key in seen:
-            raise TomogramError(
-                f"{where}: tomograms {seen[key].source_path} and {tomogram.source_path} at "
-                f"{tomogram.voxel_spacing:.3f} Å have the same {', '.join(ID_FIELDS)}; the portal would give "
-                "them one id: set a different processing or processing_software in their config metadata"
-            )
-        seen[key] = tomogram
-        if key in existing:
-            ids.append(existing[key])
-            continue
-        new_id = max(taken | set(ids), default=FIRST_ID - 1) + 1
-        new_id = max(new_id, FIRST_ID)
-        ids.append(new_id)
-        taken.add(new_id)
-    return ids
+    """Ids for `tomograms` in order: the published id for a known hash key, else the next free one from 100.
+
+    Raises TomogramError naming `where` and both sources when two tomograms have one hash key.
+    """
+    def duplicate(first: TomogramPlan, second: TomogramPlan) -> str:
+        return (
+            f"{where}: tomograms {first.source_path} and {second.source_path} at "
+            f"{second.voxel_spacing:.3f} Å have the same {', '.join(ID_FIELDS)}; the portal would give "
+            "them one id: set a different processing or processing_software in their config metadata"
+        )
+
+    try:
+        return ids.assign_ids(
+            tomograms,
+            key_of=lambda t: identity(t.metadata, voxel_spacing=t.voxel_spacing, deposition_id=deposition_id),
+            existing=existing,
+            duplicate=duplicate,
+        )
+    except ids.DuplicateIdentityError as exc:
+        raise TomogramError(str(exc)) from None
 
 
 @dataclass
@@ -240,21 +233,21 @@ class RunTomograms:
     facts: dict[str, dict[str, Any]]
     failures: list[dict[str, str]]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> TomogramManifest:
         """The manifest kept by the bucket IO manager: enough to skip unchanged sources and load rows."""
         sizes: dict[str, int] = {}
         for fact in self.facts.values():
             sizes[fact["mrc_key"]] = fact["mrc_bytes"]
             sizes[fact["zarr_key"]] = fact["zarr_bytes"]
-        return {
-            "dataset_id": self.dataset_id,
-            "run_name": self.run_name,
-            "dataset_deposition_id": self.dataset_deposition_id,
-            "voxel_spacings": self.voxel_spacings,
-            "tomograms": self.facts,
-            "file_sizes": sizes,
-            "failures": self.failures,
-        }
+        return TomogramManifest(
+            dataset_id=self.dataset_id,
+            run_name=self.run_name,
+            dataset_deposition_id=self.dataset_deposition_id,
+            voxel_spacings=self.voxel_spacings,
+            tomograms=self.facts,
+            file_sizes=sizes,
+            failures=self.failures,
+        )
 
 
 def standardize_run(
@@ -263,7 +256,7 @@ def standardize_run(
     *,
     deposit: Bucket,
     output: Bucket,
-    previous: Mapping[str, Any] | None = None,
+    previous: TomogramManifest | None = None,
     log: Callable[[str], None] = lambda message: None,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -273,7 +266,7 @@ def standardize_run(
     `progress(source_uri, planes_written, planes)` follows each conversion (see `convert_tomogram`).
 
     A tomogram whose source and config did not change since the last materialization (`previous`
-    summary) and whose outputs are still in place is not converted again. A tomogram that fails is
+    manifest) and whose outputs are still in place is not converted again. A tomogram that fails is
     recorded in `failures` with an error naming its source; the others go on. What was odd about a
     source that could be converted all the same is in its facts' `warnings` and passed to `warn`
     (default: `log`) when it is converted.
@@ -281,13 +274,14 @@ def standardize_run(
     warn = warn or log
     run = plan.run(run_name)
     where = f"{plan.config.path}: run {run_name}"
+    tomograms = run_tomograms(run)
     ids = assign_ids(
-        run.tomograms,
+        tomograms,
         existing=existing_ids(output, plan.dataset_id, run_name),
         deposition_id=plan.deposition_id,
         where=where,
     )
-    before = dict((previous or {}).get("tomograms") or {})
+    before = dict(previous.tomograms) if previous else {}
     outcome = RunTomograms(
         dataset_id=plan.dataset_id,
         run_name=run_name,
@@ -297,7 +291,7 @@ def standardize_run(
         facts={},
         failures=[],
     )
-    for tomogram, tomogram_id in zip(run.tomograms, ids):
+    for tomogram, tomogram_id in zip(tomograms, ids):
         path = paths.tomogram_metadata_path(plan.dataset_id, run_name, tomogram.voxel_spacing, tomogram_id)
         version = f"{tomogram.source_version}:{CONVERTER_VERSION}"
         facts = before.get(path)

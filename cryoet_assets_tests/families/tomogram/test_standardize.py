@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import zarr
 
-from cryoet_assets.lib.documents import dumps
-from cryoet_assets.lib.plan import TomogramPlan
-from cryoet_assets.lib.storage import open_bucket
-from cryoet_assets.lib.tomograms import (
+from cryoet_assets.families.tomogram.plan import TomogramPlan
+from cryoet_assets.families.tomogram.standardize import (
     TomogramError,
     assign_ids,
     existing_ids,
@@ -21,6 +19,8 @@ from cryoet_assets.lib.tomograms import (
     standardize,
     tomogram_document,
 )
+from cryoet_assets.lib.documents import dumps
+from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.lib.volume.sources import VolumeError
 
 TOMOGRAM_METADATA = {"reconstruction_method": "WBP", "processing": "raw", "fiducial_alignment_status": True}
@@ -190,7 +190,7 @@ def test_document_has_every_field_the_portal_adds(tmp_path):
 KILL_SCRIPT = """
 import sys
 from cryoet_assets.lib.storage import open_bucket
-from cryoet_assets.lib.tomograms import standardize
+from cryoet_assets.families.tomogram.standardize import standardize
 standardize(open_bucket(sys.argv[1]), open_bucket(sys.argv[2]), source_key="in/TS_1.mrc", dataset_id="20",
             run_name="TS_1", voxel_spacing=10.0, tomogram_id=100)
 """
@@ -276,7 +276,8 @@ def test_files_from_other_software_pass_the_gate(tmp_path, kind):
 
 
 def run_gate(output, result):
-    from cryoet_assets.lib.validation.tomograms import validate_run_tomograms
+    from cryoet_assets.families.tomogram.manifest import TomogramManifest
+    from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     output.write_bytes("depositions_metadata/5/deposition_metadata.json", b"{}")
     metadata = {
@@ -286,8 +287,10 @@ def run_gate(output, result):
     doc = tomogram_document(result, metadata=metadata, dataset_id="20", run_name="TS_1", deposition_id=5)
     doc_path = f"{TOMO_DIR}/tomogram_metadata.json"
     output.write_bytes(doc_path, dumps(doc))
-    summary = {"tomograms": {doc_path: result.as_dict()}, "failures": []}
-    return validate_run_tomograms(output, {doc_path: doc}, summary, deposition_exists={5: True})
+    manifest = TomogramManifest(
+        dataset_id="20", run_name="TS_1", dataset_deposition_id=5, tomograms={doc_path: result.as_dict()}
+    )
+    return validate_run_tomograms(output, {doc_path: doc}, manifest, deposition_exists={5: True})
 
 
 def patched(raw: bytes, offset: int, data: bytes) -> bytes:

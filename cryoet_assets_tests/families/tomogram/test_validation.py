@@ -15,17 +15,12 @@ import pytest
 import zarr
 from PIL import Image
 
+from cryoet_assets.families.tomogram.validation import tomogram_key_photo_paths, validate_tomogram
 from cryoet_assets.lib.paths import key_image_path, tomogram_dir, tomogram_metadata_path
 from cryoet_assets.lib.storage import Bucket, LocalBucket, open_bucket
 from cryoet_assets.lib.validation.outcome import Failure, ValidationOutcome
-from cryoet_assets.lib.validation.volumes import (
-    mrc_facts,
-    stream_statistics,
-    tomogram_key_photo_paths,
-    validate_tomogram,
-    zarr_facts,
-)
 from cryoet_assets.lib.volume.convert import convert_tomogram
+from cryoet_assets.lib.volume.inspect import mrc_facts, stream_statistics, zarr_facts
 from cryoet_assets.lib.volume.sources import open_volume
 
 DATASET, RUN, SPACING, TOMOGRAM = "20999", "TS_001", 10.0, 100

@@ -4,13 +4,15 @@
 import dagster as dg
 
 from cryoet_assets.defs.checks import check_result
-from cryoet_assets.defs.datasets import require_parent
 from cryoet_assets.defs.ingestion import ingestion_plan, load_plan
+from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.families.run import FAMILY
+from cryoet_assets.families.run.documents import run_document
+from cryoet_assets.families.run.manifest import RunManifest
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.keys import parse_acquisition_run_key
-from cryoet_assets.lib.metadata import run_document
 from cryoet_assets.lib.paths import (
     deposition_metadata_path,
     run_metadata_path,
@@ -18,7 +20,7 @@ from cryoet_assets.lib.paths import (
     voxel_spacing_name,
 )
 
-GROUP = "acquisition_runs"
+GROUP = FAMILY.group
 FROM_PLANS = [dg.AssetDep(ingestion_plan, partition_mapping=dg.AllPartitionMapping())]
 
 
@@ -33,7 +35,7 @@ def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> d
     return dg.Output(
         PortalDocuments(
             documents={path: run_document(run_name=run_name, deposition_id=plan.deposition_id)},
-            summary={"dataset_id": dataset_id, "run_name": run_name, "deposition_id": plan.deposition_id},
+            summary=RunManifest(dataset_id=dataset_id, run_name=run_name, deposition_id=plan.deposition_id),
         ),
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),
@@ -67,7 +69,7 @@ def voxel_spacings(context: dg.AssetExecutionContext, storage: PortalStorage) ->
 @dg.asset_check(asset=run_metadata, partitions_def=acquisition_runs, blocking=True)
 def run_metadata_valid(storage: PortalStorage, run_metadata: PortalDocuments) -> dg.AssetCheckResult:
     """Run metadata names its folder and its deposition exists."""
-    from cryoet_assets.lib.validation.entities import validate_run
+    from cryoet_assets.families.run.validation import validate_run
 
     (path, doc), = run_metadata.documents.items()
     deposition_exists = storage.staging().exists(deposition_metadata_path(doc["deposition_id"]))
@@ -78,7 +80,7 @@ def run_metadata_valid(storage: PortalStorage, run_metadata: PortalDocuments) ->
 @dg.asset_check(asset=voxel_spacings, partitions_def=acquisition_runs, blocking=True)
 def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
     """Voxel spacing folder names follow the portal's rules."""
-    from cryoet_assets.lib.validation.entities import validate_voxel_spacings
+    from cryoet_assets.families.run.validation import validate_voxel_spacings
 
     items = voxel_spacings["voxel_spacings"]
     return check_result(
@@ -95,7 +97,7 @@ def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: 
     roll-up loads each dataset again after its runs, and a dependency on every dataset partition would then
     show every run as unsynced.
     """
-    from cryoet_assets.lib.db.rows import run_rowset
+    from cryoet_assets.families.run.rows import run_rowset
 
     dataset_id, run_name = voxel_spacings["dataset_id"], voxel_spacings["run_name"]
     require_parent(database, "dataset", {"id": int(dataset_id)})
