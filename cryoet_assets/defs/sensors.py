@@ -123,32 +123,43 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
 
 @dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
-    """Re-publishes a dataset once all its runs have tomograms: key photo fallback, file size, run list."""
-    from cryoet_assets.families.tomogram.defs import tomograms
+    """Re-publishes a dataset once all its runs have their content (the families' rollup assets).
+
+    What only the runs give: the key photo fallback to tomogram key images, the file size, the run list.
+    """
+    from cryoet_assets.families import FAMILIES
     from cryoet_assets.lib.keys import parse_acquisition_run_key
 
     instance = context.instance
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=tomograms.key, after_storage_id=int(context.cursor or 0)),
-        limit=MAX_PLANS_PER_TICK * 50,
-        ascending=True,
-    )
+    keys = [dg.AssetKey(item.rollup_asset) for item in FAMILIES if item.rollup_asset]
     last = int(context.cursor or 0)
+    # A key whose records were cut by the limit holds the cursor back to where its records stopped.
+    stopped: list[int] = []
     touched: dict[str, int] = {}
-    for record in result.records:
-        last = max(last, record.storage_id)
-        dataset_id, _ = parse_acquisition_run_key(record.partition_key)
-        touched[dataset_id] = max(touched.get(dataset_id, 0), record.storage_id)
+    for key in keys:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=int(context.cursor or 0)),
+            limit=MAX_PLANS_PER_TICK * 50,
+            ascending=True,
+        )
+        for record in result.records:
+            last = max(last, record.storage_id)
+            dataset_id, _ = parse_acquisition_run_key(record.partition_key)
+            touched[dataset_id] = max(touched.get(dataset_id, 0), record.storage_id)
+        if result.has_more and result.records:
+            stopped.append(result.records[-1].storage_id)
+    last = min([last, *stopped])
     requests = []
     for dataset_id, newest in sorted(touched.items()):
         plan = load_plan(storage, dataset_id)
-        done = instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=tomograms.key, asset_partitions=[run.partition_key for run in plan.runs]
-            ),
-            limit=len(plan.runs) * 20,
-        )
-        if {run.partition_key for run in plan.runs} <= {record.partition_key for record in done.records}:
+        runs = {run.partition_key for run in plan.runs}
+        done = [
+            {record.partition_key for record in instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=sorted(runs)), limit=len(runs) * 20,
+            ).records}
+            for key in keys
+        ]
+        if all(runs <= materialized for materialized in done):
             requests.append(
                 dg.RunRequest(
                     partition_key=dataset_id,

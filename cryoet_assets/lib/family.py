@@ -19,7 +19,9 @@ class Family:
     `parents` are the families whose modules this family's modules may import (run depends on dataset, ...);
     `group` is the Dagster asset group of its assets, selected by the job of its `level`; `models` names the
     module (relative to the family's package) holding its table models, or None if it has no tables; `plan`
-    names the module whose `CONTRIBUTOR` (a `RunContributor`) adds the family's entities to each run's plan.
+    names the module whose `CONTRIBUTOR` (a `RunContributor`) adds the family's entities to each run's plan;
+    `rollup_asset` names a run-level asset that every run of a dataset must have materialized before the
+    dataset is published again with what its runs give (key photo fallback, file size, run list).
     """
 
     name: str
@@ -28,6 +30,7 @@ class Family:
     parents: tuple[str, ...] = ()
     models: str | None = "models"
     plan: str | None = None
+    rollup_asset: str | None = None
 
 
 class RunContributor(Protocol):

@@ -2,4 +2,7 @@
 
 from cryoet_assets.lib.family import Family
 
-FAMILY = Family(name="tomogram", level="acquisition_run", group="tomograms", parents=("run",), plan="plan")
+FAMILY = Family(
+    name="tomogram", level="acquisition_run", group="tomograms", parents=("run",), plan="plan",
+    rollup_asset="tomograms",
+)
