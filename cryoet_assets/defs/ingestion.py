@@ -29,6 +29,8 @@ def ingestion_config(context: dg.AssetExecutionContext, storage: PortalStorage) 
         )
     except (ConfigError, PlanError, ValueError) as exc:
         raise plan_failure(exc) from exc
+    for warning in loaded.warnings:
+        context.log.warning(warning)
     value = {"provenance": loaded.provenance.model_dump(), "config": loaded.data}
     return dg.Output(
         value,
@@ -37,6 +39,7 @@ def ingestion_config(context: dg.AssetExecutionContext, storage: PortalStorage) 
             "config_sha256": loaded.provenance.sha256,
             "config_version": loaded.data.get("version"),
             "deposition_id": loaded.data["standardization_config"]["deposition_id"],
+            "config_warnings": dg.MetadataValue.md("\n".join(f"- {line}" for line in loaded.warnings) or "none"),
         },
     )
 

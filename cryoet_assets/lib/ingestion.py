@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryoet_assets.lib.config.loader import ConfigError, load_config
-from cryoet_assets.lib.config.rules import check_rules
+from cryoet_assets.lib.config.loader import ConfigError, ConfigIssue, load_config
+from cryoet_assets.lib.config.rules import config_issues
 from cryoet_assets.lib.family import RunContributor
 from cryoet_assets.lib.plan import ConfigProvenance, DatasetPlan, PlanError, Planner
 from cryoet_assets.lib.storage import Bucket, ObjectInfo
@@ -19,10 +19,11 @@ SKIPPED_WORDS = ("draft", "template")
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A valid config, its provenance and its content as a plain dict."""
+    """A valid config, its provenance, its content as a plain dict and its warnings (one line each)."""
 
     provenance: ConfigProvenance
     data: dict[str, Any]
+    warnings: tuple[str, ...] = ()
 
     def planner(self, *, deposit: Bucket, output: Bucket, contributors: Sequence[RunContributor]) -> Planner:
         """A Planner of this config; `contributors` as for `Planner` (none needed to list dataset ids)."""
@@ -42,16 +43,23 @@ def config_objects(bucket: Bucket) -> list[ObjectInfo]:
 
 
 def load_config_object(bucket: Bucket, key: str) -> LoadedConfig:
-    """Load and validate one config; raises ConfigError listing every problem with file and YAML path."""
+    """Load and validate one config; raises ConfigError listing every error with file and YAML path.
+
+    Warnings (rules with no portal source, facts §1.7) never refuse a config; they are kept, as
+    `validate-config` prints them, for the curator to see at ingest.
+    """
     data = bucket.read_bytes(key)
     source = bucket.uri(key)
-    config = load_config(data, source=source)
-    issues = check_rules(config, source=source)
-    if issues:
-        raise ConfigError(issues)
+    found: list[ConfigIssue] = []
+    config = load_config(data, source=source, warnings=found)
+    found += config_issues(config, source=source)
+    errors = [issue for issue in found if issue.is_error]
+    if errors:
+        raise ConfigError(errors)
     return LoadedConfig(
         provenance=ConfigProvenance(path=source, sha256=hashlib.sha256(data).hexdigest()),
         data=config.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        warnings=tuple(str(issue) for issue in found),
     )
 
 

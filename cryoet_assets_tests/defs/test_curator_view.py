@@ -36,7 +36,7 @@ FAILED_RUN = "20999__TS_002"
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    """The demo, with two sections the project does not ingest and TS_002 at 40.5 Å, ingested once."""
+    """The demo with an unknown config version, two sections not ingested yet and TS_002 at 40.5 Å, ingested once."""
     root = tmp_path_factory.mktemp("curator")
     settings = Settings.embedded(root)
     with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
@@ -44,7 +44,8 @@ def ingested(tmp_path_factory):
             env.setenv(key, value)
         deposit, configs = open_bucket(settings.deposit_url), open_bucket(settings.configs_url)
         demo = write_demo(deposit=deposit, configs=configs)
-        configs.write_bytes(demo.config_key, (configs.read_text(demo.config_key) + EXTRA_SECTIONS).encode())
+        config = configs.read_text(demo.config_key).replace("version: 1.3.0", "version: 1.4.0", 1)
+        configs.write_bytes(demo.config_key, (config + EXTRA_SECTIONS).encode())
         data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv")
         data_map = data_map.replace("TS_002\t10.012", "TS_002\t40.5")
         deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
@@ -109,6 +110,15 @@ def test_plan_and_summary_list_the_sections_not_ingested_yet(ingested):
     config = f"{settings.configs_url}/20999.yaml"
     expected = "not ingested yet: gains (1 source), rawtilts (2 sources)"
     assert f"\nConfigs:\n  {config}  datasets 20999\n    {expected}\n" in printed
+
+
+def test_config_warnings_reach_the_curator_and_do_not_stop_ingestion(ingested):
+    settings, instance, report, _ = ingested
+    metadata = materialization(instance, "ingestion_config", "20999")
+    [line] = metadata["config_warnings"].value.splitlines()
+    assert line.startswith(f"- {settings.configs_url}/20999.yaml:5: version: warning: ")
+    assert "'1.4.0'" in line
+    assert [run.success for run in report.runs if run.job_name == "dataset_plan_job"] == [True]
 
 
 def test_db_rows_say_which_database_they_wrote(ingested):
