@@ -11,7 +11,7 @@ from cryoet_assets.lib.plan import DatasetPlan, describe_not_ingested
 def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     from sqlalchemy import func, select
 
-    from cryoet_assets.families import table_metadata
+    from cryoet_assets.families import migration_locations, table_metadata
     from cryoet_assets.lib.db import make_engine
     from cryoet_assets.lib.db.migrate import upgrade
     from cryoet_assets.lib.storage import open_bucket
@@ -43,7 +43,7 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
         print(f"  run failed: {run.job_name} [{run.partition_key}]:{reason}")
 
     print("\nRows in the staging database:")
-    upgrade(settings.staging_db_url)
+    upgrade(settings.staging_db_url, version_locations=migration_locations())
     engine = make_engine(settings.staging_db_url)
     with engine.connect() as connection:
         for table in table_metadata().sorted_tables:

@@ -80,11 +80,11 @@ def _bucket(url: str, endpoint_url: str) -> Bucket:
 
 @cache
 def _engine(url: str) -> Engine:
-    from cryoet_assets.families import table_metadata
+    from cryoet_assets.families import migration_locations, table_metadata
     from cryoet_assets.lib.db import make_engine
     from cryoet_assets.lib.db.migrate import upgrade
 
     # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
     table_metadata()
-    upgrade(url)
+    upgrade(url, version_locations=migration_locations())
     return make_engine(url)

@@ -7,6 +7,7 @@ job per partition level from it.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryoet_assets.families import dataset, deposition, run, tomogram
@@ -51,3 +52,9 @@ def table_metadata() -> MetaData:
         if item.models:
             importlib.import_module(module_name(item, item.models))
     return Base.metadata
+
+
+def migration_locations() -> list[Path]:
+    """The families' Alembic revision folders (`<family>/migrations/`), for `lib.db.migrate`."""
+    here = Path(__file__).parent
+    return [here / item.name / "migrations" for item in FAMILIES if (here / item.name / "migrations").is_dir()]

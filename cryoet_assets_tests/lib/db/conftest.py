@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cryoet_assets.families import table_metadata
+from cryoet_assets.families import migration_locations, table_metadata
 from cryoet_assets.lib.db import make_engine, migrate
 from cryoet_assets.lib.db.models import Base
 
@@ -20,7 +20,7 @@ table_metadata()
 def postgres_url(postgres_database) -> str:
     """A fresh, migrated Postgres database for this test session, dropped at the end."""
     url = postgres_database()
-    migrate.upgrade(url)
+    migrate.upgrade(url, version_locations=migration_locations())
     return url
 
 
@@ -29,7 +29,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of an empty database migrated to head, once per backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'portal.db'}"
-        migrate.upgrade(url)
+        migrate.upgrade(url, version_locations=migration_locations())
         yield url
         return
     url = request.getfixturevalue("postgres_url")

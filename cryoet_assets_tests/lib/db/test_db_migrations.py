@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
+from cryoet_assets.families import migration_locations
 from cryoet_assets.lib.db import make_engine, migrate
 from cryoet_assets.lib.db.models import Base
 
@@ -73,11 +74,23 @@ def test_foreign_keys_cascade_to_parents(engine: Engine) -> None:
 
 
 def test_upgrade_again_is_a_no_op_at_head(db_url: str) -> None:
-    head = migrate.head_revision()
-    assert head == "0002_tomograms"
-    assert migrate.current_revision(db_url) == head
-    migrate.upgrade(db_url)
-    assert migrate.current_revision(db_url) == head
+    heads = migrate.head_revisions(migration_locations())
+    assert heads == ("0002_tomograms",)
+    assert migrate.current_revisions(db_url) == heads
+    migrate.upgrade(db_url, version_locations=migration_locations())
+    assert migrate.current_revisions(db_url) == heads
+
+
+def test_each_family_keeps_its_revisions_in_its_folder_branching_from_the_core() -> None:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(version_locations=migration_locations()))
+    tomograms = scripts.get_revision("0002_tomograms")
+    assert Path(tomograms.path).parent.parts[-3:] == ("families", "tomogram", "migrations")
+    assert tomograms.down_revision == "0001_portal_core"
+    assert Path(scripts.get_revision("0001_portal_core").path).parent == migrate.CORE_VERSIONS_DIR
+    # Without the families' folders only the core revision is known.
+    assert migrate.head_revisions() == ("0001_portal_core",)
 
 
 def test_upgrade_needs_no_ini_and_no_working_directory(
@@ -92,8 +105,8 @@ def test_upgrade_needs_no_ini_and_no_working_directory(
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
 
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert migrate.current_revision(url) is None
-    migrate.upgrade(url)
+    assert migrate.current_revisions(url) == ()
+    migrate.upgrade(url, version_locations=migration_locations())
     engine = make_engine(url)
     try:
         assert _diffs(engine, Base.metadata) == []

@@ -278,10 +278,11 @@ def test_deleting_a_deposition_cascades_to_everything_below(seeded: Engine) -> N
 
 
 def test_a_plain_sqlite_engine_still_gets_foreign_keys_and_rollback(tmp_path) -> None:
+    from cryoet_assets.families import migration_locations
     from cryoet_assets.lib.db import migrate
 
     url = f"sqlite:///{tmp_path / 'plain.db'}"
-    migrate.upgrade(url)
+    migrate.upgrade(url, version_locations=migration_locations())
     engine = sa.create_engine(url)  # not made by make_engine: no connect hooks
     try:
         apply_rowset(

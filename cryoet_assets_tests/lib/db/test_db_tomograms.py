@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from cryoet_assets.families import migration_locations
 from cryoet_assets.families.dataset.rows import dataset_rowset
 from cryoet_assets.families.deposition.rows import deposition_rowset
 from cryoet_assets.families.run.rows import run_rowset, voxel_spacing_rowset
@@ -399,17 +400,18 @@ def test_upgrade_from_the_core_revision_and_back(tmp_path: Path) -> None:
     from alembic import command
 
     url = f"sqlite:///{tmp_path / 'stepwise.db'}"
-    migrate.upgrade(url, revision="0001_portal_core")
+    locations = migration_locations()
+    migrate.upgrade(url, revision="0001_portal_core", version_locations=locations)
     engine = make_engine(url)
     try:
         apply_rowset(engine, _parents())
         assert "tomogram" not in sa.inspect(engine).get_table_names()
-        migrate.upgrade(url)
-        assert migrate.current_revision(url) == "0002_tomograms"
+        migrate.upgrade(url, version_locations=locations)
+        assert migrate.current_revisions(url) == ("0002_tomograms",)
         apply_rowset(engine, _tomograms({DOC_100: TOMOGRAM_100}))
         assert len(_stored(engine, "tomogram")) == 1
 
-        command.downgrade(migrate.alembic_config(url), "0001_portal_core")
+        command.downgrade(migrate.alembic_config(url, version_locations=locations), "0001_portal_core")
         names = set(sa.inspect(engine).get_table_names())
         assert not names & {"tomogram", "tomogram_author"}
         assert len(_stored(engine, "tomogram_voxel_spacing")) == 2
