@@ -273,18 +273,14 @@ def describe(outcome: RunOutcome) -> str:
 
 
 def _check_outcome(evaluation) -> CheckOutcome:
-    validation = evaluation.metadata.get("validation")
-    failures = (validation.value or {}).get("failures", []) if validation is not None else []
-    expectations = [
-        f"{item['expectation']} on {item['column']}" if item.get("column") else item["expectation"]
-        for item in failures
-    ]
+    """The check's result as `defs.checks.check_result` published it (its `failed_expectations` rules)."""
+    failed = evaluation.metadata.get("failed_expectations")
     return CheckOutcome(
         evaluation.check_name,
         evaluation.passed,
         evaluation.description or "",
         evaluation.severity.value if evaluation.severity else "ERROR",
-        tuple(dict.fromkeys(expectations)),
+        tuple(dict.fromkeys(failed.value)) if failed is not None else (),
     )
 
 
