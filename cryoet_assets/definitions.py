@@ -30,6 +30,9 @@ defs = dg.Definitions(
     assets=dg.load_assets_from_modules([ingestion, *family_defs]),
     asset_checks=dg.load_asset_checks_from_modules(family_defs),
     jobs=[dataset_plan_job, deposition_job, dataset_job, acquisition_run_job],
+    # A run is one process: its steps share the imports (dagster, the definitions, great_expectations) and
+    # the resources, instead of one process per step.
+    executor=dg.in_process_executor,
     sensors=[deposit_sensor, plan_sensor, dataset_rollup_sensor],
     resources={
         "storage": storage,

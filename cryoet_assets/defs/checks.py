@@ -7,8 +7,12 @@ import dagster as dg
 from cryoet_assets.lib.validation.outcome import ValidationOutcome, jsonable
 
 
-def check_result(outcome: ValidationOutcome) -> dg.AssetCheckResult:
+def check_result(
+    outcome: ValidationOutcome, *, asset_key: dg.AssetKey | None = None, check_name: str | None = None
+) -> dg.AssetCheckResult:
     """ERROR blocks what depends on the asset; WARN stays visible without blocking.
+
+    `asset_key` and `check_name` say which check the result is for in a step that runs several.
 
     The description is the outcome's one-line summary (each failure's reason, where, and rule with its
     counts); the metadata has the whole outcome as JSON and, when something failed, a table of failures.
@@ -19,7 +23,7 @@ def check_result(outcome: ValidationOutcome) -> dg.AssetCheckResult:
         metadata["failed_expectations"] = dg.MetadataValue.json([f.rule() for f in outcome.failures])
         metadata["failures"] = dg.MetadataValue.md(_failure_table(outcome))
     return dg.AssetCheckResult(passed=outcome.passed, severity=severity, description=outcome.summary(),
-                               metadata=metadata)
+                               metadata=metadata, asset_key=asset_key, check_name=check_name)
 
 
 def _failure_table(outcome: ValidationOutcome) -> str:

@@ -10,11 +10,17 @@ from cryoet_assets.defs.resources import PortalStorage
 
 MAX_CONFIGS_PER_TICK = 20
 MAX_PLANS_PER_TICK = 20
+# The deposit sensor lists the configs and reads deposit markers, so it looks every 30 s. The plan and roll-up
+# sensors read only the records after their cursor (one bounded query each), so they look every 5 s, the
+# daemon's shortest loop: each hop of deposit -> plan -> runs -> roll-up waits at most that long.
+DEPOSIT_INTERVAL_SECONDS = 30
+FOLLOW_INTERVAL_SECONDS = 5
 DEPOSITION_TAG = "cryoet/deposition"
 DATASET_TAG = "cryoet/dataset"
 
 
-@dg.sensor(job=dataset_plan_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=dataset_plan_job, minimum_interval_seconds=DEPOSIT_INTERVAL_SECONDS,
+           default_status=dg.DefaultSensorStatus.RUNNING)
 def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
     """Plans every dataset whose ingestion config or deposit completion marker (`_DONE`) is new or changed."""
     from cryoet_assets.lib.config.loader import ConfigError
@@ -63,7 +69,7 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
 
 @dg.sensor(
     jobs=[deposition_job, dataset_job, acquisition_run_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=FOLLOW_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
@@ -121,7 +127,8 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=str(last))
 
 
-@dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=dataset_job, minimum_interval_seconds=FOLLOW_INTERVAL_SECONDS,
+           default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
     """Re-publishes a dataset once all its runs have their content (the families' rollup assets).
 

@@ -24,19 +24,41 @@ GROUP = FAMILY.group
 FROM_PLANS = [dg.AssetDep(ingestion_plan, partition_mapping=dg.AllPartitionMapping())]
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
-          kinds={"json"})
-def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[PortalDocuments]:
-    """`{dataset}/{run}/run_metadata.json`, as the portal lays it out."""
+RUN_METADATA = dg.AssetKey("run_metadata")
+VOXEL_SPACINGS = dg.AssetKey("voxel_spacings")
+
+
+@dg.multi_asset(
+    outs={
+        RUN_METADATA.path[-1]: dg.AssetOut(
+            io_manager_key="portal_bucket", kinds={"json"},
+            description="`{dataset}/{run}/run_metadata.json`, as the portal lays it out.",
+        ),
+        VOXEL_SPACINGS.path[-1]: dg.AssetOut(
+            io_manager_key="portal_bucket", kinds={"json"},
+            description=(
+                "The run's planned voxel spacings, for their names' check; nothing is written at their paths. "
+                "A `Reconstructions/VoxelSpacing{vs}` folder appears only when a tomogram is published in it, "
+                "and its database row follows the folder (see `tomogram_db_rows`)."
+            ),
+        ),
+    },
+    partitions_def=acquisition_runs,
+    group_name=GROUP,
+    deps=FROM_PLANS,
+)
+def run_documents(context: dg.AssetExecutionContext, storage: PortalStorage):
+    """The run's metadata document and its planned voxel spacings, from the dataset's plan in one step."""
     dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
     plan = load_plan(storage, dataset_id)
     run = plan.run(run_name)
     path = run_metadata_path(dataset_id, run_name)
-    return dg.Output(
+    yield dg.Output(
         PortalDocuments(
             documents={path: run_document(run_name=run_name, deposition_id=plan.deposition_id)},
             summary=RunManifest(dataset_id=dataset_id, run_name=run_name, deposition_id=plan.deposition_id),
         ),
+        output_name=RUN_METADATA.path[-1],
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),
             "source": dg.MetadataValue.path(storage.deposit().uri(run.source_path or "")),
@@ -44,47 +66,41 @@ def run_metadata(context: dg.AssetExecutionContext, storage: PortalStorage) -> d
             "content_version": run.content_version,
         },
     )
-
-
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_bucket", deps=FROM_PLANS,
-          kinds={"json"})
-def voxel_spacings(context: dg.AssetExecutionContext, storage: PortalStorage) -> dg.Output[dict]:
-    """The run's planned voxel spacings, for their names' check; nothing is written at their paths.
-
-    A `Reconstructions/VoxelSpacing{vs}` folder appears only when a tomogram is published in it, and its
-    database row follows the folder (see `tomogram_db_rows`).
-    """
-    dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
-    run = load_plan(storage, dataset_id).run(run_name)
     spacings = [
         {"value": value, "name": voxel_spacing_name(value), "path": voxel_spacing_dir(dataset_id, run_name, value)}
         for value in run.voxel_spacings
     ]
-    return dg.Output(
+    yield dg.Output(
         {"dataset_id": dataset_id, "run_name": run_name, "voxel_spacings": spacings},
+        output_name=VOXEL_SPACINGS.path[-1],
         metadata={"voxel_spacings": dg.MetadataValue.json([item["name"] for item in spacings])},
     )
 
 
-@dg.asset_check(asset=run_metadata, partitions_def=acquisition_runs, blocking=True)
-def run_metadata_valid(storage: PortalStorage, run_metadata: PortalDocuments) -> dg.AssetCheckResult:
-    """Run metadata names its folder and its deposition exists."""
-    from cryoet_assets.families.run.validation import validate_run
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec("run_metadata_valid", asset=RUN_METADATA, partitions_def=acquisition_runs,
+                          blocking=True, description="Run metadata names its folder and its deposition exists."),
+        dg.AssetCheckSpec("voxel_spacings_valid", asset=VOXEL_SPACINGS, partitions_def=acquisition_runs,
+                          blocking=True, description="Voxel spacing folder names follow the portal's rules."),
+    ],
+    ins={"run_metadata": dg.AssetIn(RUN_METADATA), "voxel_spacings": dg.AssetIn(VOXEL_SPACINGS)},
+)
+def run_checks(storage: PortalStorage, run_metadata: PortalDocuments, voxel_spacings: dict):
+    """Both checks of the run family in one step: the run metadata's and the voxel spacing names'."""
+    from cryoet_assets.families.run.validation import validate_run, validate_voxel_spacings
 
     (path, doc), = run_metadata.documents.items()
     deposition_exists = storage.staging().exists(deposition_metadata_path(doc["deposition_id"]))
     dir_name = path.rsplit("/", 2)[-2]
-    return check_result(validate_run(doc, path=path, dir_name=dir_name, deposition_exists=deposition_exists))
-
-
-@dg.asset_check(asset=voxel_spacings, partitions_def=acquisition_runs, blocking=True)
-def voxel_spacings_valid(voxel_spacings: dict) -> dg.AssetCheckResult:
-    """Voxel spacing folder names follow the portal's rules."""
-    from cryoet_assets.families.run.validation import validate_voxel_spacings
-
+    yield check_result(
+        validate_run(doc, path=path, dir_name=dir_name, deposition_exists=deposition_exists),
+        asset_key=RUN_METADATA, check_name="run_metadata_valid",
+    )
     items = voxel_spacings["voxel_spacings"]
-    return check_result(
-        validate_voxel_spacings([item["name"] for item in items], where=[item["path"] for item in items])
+    yield check_result(
+        validate_voxel_spacings([item["name"] for item in items], where=[item["path"] for item in items]),
+        asset_key=VOXEL_SPACINGS, check_name="voxel_spacings_valid",
     )
 
 

@@ -411,7 +411,9 @@ class _Pyramid:
         self.codec = codec
         self.writer = writer
         self.abort = abort
-        self.buffers = [np.empty((chunk,) * 3, dtype=np.float32) for _ in shapes]
+        # np.zeros maps untouched pages lazily: a volume smaller than one chunk never touches most of them.
+        self.buffers = [np.zeros((chunk,) * 3, dtype=np.float32) for _ in shapes]
+        self.filled = [(0, 0, 0) for _ in shapes]
 
     def chunk(self, level: int, index: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
         """Fill, store and return the buffer of chunk `index` of `level` and its extent inside the array."""
@@ -421,7 +423,8 @@ class _Pyramid:
         start = tuple(i * size for i in index)
         extent = tuple(min(size, n - s) for n, s in zip(self.shapes[level], start))
         buffer = self.buffers[level]
-        _zero_outside(buffer, extent)
+        _zero_outside(buffer, extent, self.filled[level])
+        self.filled[level] = extent
         if level == 0:
             z, y, x = (slice(s, s + e) for s, e in zip(start, extent))
             self.source.read_block(buffer[: extent[0], : extent[1], : extent[2]], z, y, x)
@@ -450,11 +453,13 @@ class _Aborted(Exception):
     """The MRC pass failed; the pyramid pass stops and the MRC pass's error is raised instead."""
 
 
-def _zero_outside(buffer: np.ndarray, extent: tuple[int, int, int]) -> None:
+def _zero_outside(buffer: np.ndarray, extent: tuple[int, int, int], filled: tuple[int, int, int]) -> None:
+    """Zero what the previous chunk `filled` (a corner box) left outside this chunk's `extent`."""
     ez, ey, ex = extent
-    buffer[ez:] = 0
-    buffer[:ez, ey:] = 0
-    buffer[:ez, :ey, ex:] = 0
+    fz, fy, fx = filled
+    buffer[ez:fz, :fy, :fx] = 0
+    buffer[:ez, ey:fy, :fx] = 0
+    buffer[:ez, :ey, ex:fx] = 0
 
 
 def _write_ngff_metadata(zarr_path: Path, *, spacing: float, levels: int, pyramid: Pyramid) -> None:
