@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 DEFAULT_HOME = ".cryoet-assets"
+WORKERS_HELP = ("acquisition runs executed at once, each in a process forked from this one "
+                "(default: the number of cores; 1 runs every run in this process)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="generate a small deposit and ingest it on the embedded default")
     demo.add_argument("--root", type=Path, default=Path("demo"), help="folder for everything the demo makes")
+    demo.add_argument("--workers", type=_positive, default=None, help=WORKERS_HELP)
 
     ingest = commands.add_parser("ingest", help="ingest one config and its deposit")
     ingest.add_argument("--config", type=Path, required=True, help="ingestion config (portal YAML format)")
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="public https:// URL of the staging bucket's root, written to the portal "
                              "database's https columns (required when --staging is an s3:// bucket)")
     ingest.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
+    ingest.add_argument("--workers", type=_positive, default=None, help=WORKERS_HELP)
     ingest.add_argument("--dagster-home", type=Path, help=f"Dagster instance folder (default: $DAGSTER_HOME or "
                                                           f"./{DEFAULT_HOME}/dagster_home)")
 
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate-config":
         return validate_config(args.files)
     if args.command == "demo":
-        return run_demo(args.root)
+        return run_demo(args.root, workers=args.workers)
     https_prefix = args.staging_https_prefix
     if https_prefix and not https_prefix.startswith(("https://", "http://")):
         ingest.error(f"--staging-https-prefix {https_prefix!r} must start with https:// or http://")
@@ -71,7 +75,14 @@ def validate_config(files: list[Path]) -> int:
     return 1 if bad else 0
 
 
-def run_demo(root: Path) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def run_demo(root: Path, *, workers: int | None = None) -> int:
     from cryoet_assets.lib.demo import write_demo
     from cryoet_assets.lib.storage import open_bucket
     from cryoet_assets.runner import Settings
@@ -82,7 +93,7 @@ def run_demo(root: Path) -> int:
     demo = write_demo(deposit=deposit, configs=open_bucket(settings.configs_url))
     print(f"Generated deposit {deposit.uri('')} and config {settings.configs_url}/{demo.config_key}")
     (root / ".env").write_text("".join(f"{key}={value}\n" for key, value in settings.environment().items()))
-    return _run(settings, home=root / "dagster_home", ui_dir=root)
+    return _run(settings, home=root / "dagster_home", ui_dir=root, workers=workers)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -108,10 +119,10 @@ def run_ingest(args: argparse.Namespace) -> int:
     configs = open_bucket(settings.configs_url, endpoint_url=settings.s3_endpoint_url or None)
     configs.write_bytes(args.config.name, data)
     home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
-    return _run(settings, home=home, ui_dir=None)
+    return _run(settings, home=home, ui_dir=None, workers=args.workers)
 
 
-def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
+def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
     from importlib.resources import files
 
     import dagster as dg
@@ -132,7 +143,7 @@ def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
     display = TerminalDisplay() if sys.stdout.isatty() else Display()
     with dg.DagsterInstance.get() as instance:
         print(f"Dagster instance: {home}")
-        report = ingest(instance, display=display)
+        report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
         if not report.runs:
             print("  nothing new: every config and deposit is as this instance last ingested it")
         print_summary(report, settings=settings, instance=instance)
@@ -147,7 +158,10 @@ def _run(settings, *, home: Path, ui_dir: Path | None) -> int:
 
 
 class TerminalDisplay:
-    """On a terminal: each job on one line, redrawn in place with a bar for the tomogram being converted."""
+    """On a terminal: each job on one line, redrawn in place with a bar for the tomogram being converted.
+
+    Jobs running at once (`--workers`) share the line, one status each; a finished job's line stays.
+    """
 
     BAR = 16
 
@@ -157,29 +171,40 @@ class TerminalDisplay:
 
         self._stream = stream or sys.stdout
         self._width = width or shutil.get_terminal_size().columns - 1
-        self._job = ""
+        self._running: dict[str, tuple[str, str]] = {}  # partition key -> (job prefix, status)
         self._lock = threading.Lock()  # progress arrives from the conversion's thread
 
     def started(self, job_name: str, partition_key: str) -> None:
-        self._job = f"  {job_name:<20} {partition_key:<20} "
-        self._draw(f"{self._job}running")
+        with self._lock:
+            self._running[partition_key] = (f"  {job_name:<20} {partition_key:<20} ", "running")
+            self._draw()
 
-    def progress(self, progress) -> None:
+    def progress(self, progress, partition_key: str = "") -> None:
         filled = self.BAR * progress.done // max(progress.total, 1)
         name = progress.source.rsplit("/", 1)[-1]
         bar = "#" * filled + "." * (self.BAR - filled)
-        self._draw(f"{self._job}[{bar}] {progress.done}/{progress.total} planes of {name}")
+        with self._lock:
+            key = partition_key or next(reversed(self._running), "")
+            prefix, _ = self._running.get(key, ("  ", ""))
+            self._running[key] = (prefix, f"[{bar}] {progress.done}/{progress.total} planes of {name}")
+            self._draw()
 
     def finished(self, outcome) -> None:
         from cryoet_assets.runner import describe
 
-        self._draw(describe(outcome) + "\n")
-
-    def _draw(self, text: str) -> None:
-        line, newline, _ = text.partition("\n")
         with self._lock:
-            self._stream.write("\r\033[K" + line[: self._width] + newline)
-            self._stream.flush()
+            self._running.pop(outcome.partition_key, None)
+            self._draw(done=describe(outcome))
+
+    def _draw(self, done: str | None = None) -> None:
+        status = " | ".join(f"{prefix}{text}" for prefix, text in self._running.values())
+        if done is not None:
+            self._stream.write("\r\033[K" + done[: self._width] + "\n")
+            if status:
+                self._stream.write(status[: self._width])
+        else:
+            self._stream.write("\r\033[K" + status[: self._width])
+        self._stream.flush()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ DEFINITIONS_MODULE = "cryoet_assets.definitions"
 # this one.
 CODE_LOCATION = "cryoet_assets"
 RUN_KEY_TAG = "dagster/run_key"
+# Runs of these jobs are independent of one another and may execute in parallel (`ingest(workers=...)`).
+PARALLEL_JOBS = ("acquisition_run_job",)
 SENSOR_NAME_TAG = "dagster/sensor_name"
 
 
@@ -135,7 +137,7 @@ class Display:
     def started(self, job_name: str, partition_key: str) -> None:
         self.write(f"  {job_name:<20} {partition_key:<20} started")
 
-    def progress(self, progress: PlaneProgress) -> None:
+    def progress(self, progress: PlaneProgress, partition_key: str = "") -> None:
         self.write(f"    {progress.source}: {progress.done}/{progress.total} planes written")
 
     def finished(self, outcome: RunOutcome) -> None:
@@ -160,12 +162,18 @@ class _Tick:
 
 
 def ingest(
-    instance: dg.DagsterInstance, *, log: Callable[[str], None] = print, display: Display | None = None
+    instance: dg.DagsterInstance,
+    *,
+    log: Callable[[str], None] = print,
+    display: Display | None = None,
+    workers: int = 1,
 ) -> IngestionReport:
     """Tick the deposit sensor, run the plans, tick the plan sensor, run what it asks for, then the roll-up.
 
     Each sensor starts from the cursor stored in `instance` and requests whose run key that sensor already
-    used are skipped, so calling this again without changes runs nothing.
+    used are skipped, so calling this again without changes runs nothing. With `workers` > 1 the acquisition
+    runs a tick requests execute that many at a time, each in a process forked from this one (see
+    `execute_forked`); everything else runs in this process.
     """
     from cryoet_assets.definitions import defs
     from cryoet_assets.defs.sensors import (
@@ -198,6 +206,8 @@ def ingest(
         _add_partitions(instance, tick.result)
         requests = sorted(tick.result.run_requests or [],
                           key=lambda r: JOB_ORDER.index(r.job_name or default_job))
+        forked: list[tuple[RunRequestItem, int]] = []
+        outcomes: list[RunOutcome | None] = []
         for request in requests:
             job_name = request.job_name or default_job
             if request.run_key and _run_key_used(instance, sensor.name, request.run_key):
@@ -207,20 +217,31 @@ def ingest(
                 # The daemon would let these wait for their parent rows; in one process we know they never come.
                 outcome = RunOutcome(job_name=job_name, partition_key=request.partition_key, success=False,
                                      error=f"skipped: {', '.join(blocked)} did not load")
-            else:
-                tags = {**request.tags, SENSOR_NAME_TAG: sensor.name}
-                if request.run_key:
-                    tags[RUN_KEY_TAG] = request.run_key
-                display.started(job_name, request.partition_key)
-                outcome = execute(instance, job_name=job_name, partition_key=request.partition_key, tags=tags,
-                                  on_progress=display.progress)
-                if outcome.run_id:
-                    tick.run_ids.append(outcome.run_id)
-                    tick.run_keys += [request.run_key] if request.run_key else []
+                display.finished(outcome)
+                outcomes.append(outcome)
+                continue
+            tags = {**request.tags, SENSOR_NAME_TAG: sensor.name}
+            if request.run_key:
+                tags[RUN_KEY_TAG] = request.run_key
+            item = RunRequestItem(job_name, request.partition_key, tags, request.run_key)
+            if workers > 1 and job_name in PARALLEL_JOBS:
+                forked.append((item, len(outcomes)))
+                outcomes.append(None)
+                continue
+            display.started(job_name, request.partition_key)
+            outcome = execute(instance, job_name=job_name, partition_key=request.partition_key, tags=tags,
+                              on_progress=display.progress)
+            _count_run(tick, item, outcome)
             if not outcome.success and job_name in parent_tags:
                 failed.add((parent_tags[job_name], request.partition_key))
             display.finished(outcome)
-            report.runs.append(outcome)
+            outcomes.append(outcome)
+        if forked:
+            results = execute_forked(instance, [item for item, _ in forked], workers=workers, display=display)
+            for (item, position), outcome in zip(forked, results):
+                _count_run(tick, item, outcome)
+                outcomes[position] = outcome
+        report.runs.extend(outcome for outcome in outcomes if outcome is not None)
         _record(instance, tick)
     return report
 
@@ -259,6 +280,82 @@ def execute(
     error = "" if result.success else _failure_reasons(result, checks)
     return RunOutcome(job_name=job_name, partition_key=partition_key, success=result.success, checks=checks,
                       error=error, run_id=result.run_id)
+
+
+class RunRequestItem(NamedTuple):
+    job_name: str
+    partition_key: str
+    tags: dict[str, str]
+    run_key: str | None
+
+
+def _count_run(tick: _Tick, item: RunRequestItem, outcome: RunOutcome) -> None:
+    if outcome.run_id:
+        tick.run_ids.append(outcome.run_id)
+        tick.run_keys += [item.run_key] if item.run_key else []
+
+
+def execute_forked(
+    instance: dg.DagsterInstance, items: list[RunRequestItem], *, workers: int, display: Display
+) -> list[RunOutcome]:
+    """Execute `items`, `workers` at a time, each in a child forked from this process; outcomes in item order.
+
+    A fork starts with everything this process imported (dagster, the definitions, great_expectations), so
+    a run costs its own work and not a new interpreter. Each child opens the instance again from its ref and
+    leaves through `os._exit`, so nothing it inherited (pooled database connections, S3 clients) is used or
+    closed by it; this process first drops its cached buckets and engines so that the children make their own.
+    A child that dies without reporting (killed, out of memory) gives a failed outcome naming its exit code.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from cryoet_assets.defs.resources import forget_connections
+
+    forget_connections()
+    context = multiprocessing.get_context("fork")
+    ref = instance.get_ref()
+    outcomes: list[RunOutcome | None] = [None] * len(items)
+    pending = list(enumerate(items))
+    running: dict = {}  # reading end of a child's pipe -> (position, item, process)
+    while pending or running:
+        while pending and len(running) < workers:
+            position, item = pending.pop(0)
+            receive, send = context.Pipe(duplex=False)
+            display.started(item.job_name, item.partition_key)
+            process = context.Process(target=_forked_run, args=(ref, item, send), daemon=True)
+            process.start()
+            send.close()
+            running[receive] = (position, item, process)
+        for connection in wait(list(running)):
+            position, item, process = running[connection]
+            try:
+                kind, payload = connection.recv()
+            except EOFError:
+                process.join()
+                kind, payload = "done", RunOutcome(
+                    job_name=item.job_name, partition_key=item.partition_key, success=False,
+                    error=f"the process running it died (exit code {process.exitcode})")
+            if kind == "progress":
+                display.progress(payload, item.partition_key)
+                continue
+            process.join()
+            connection.close()
+            del running[connection]
+            outcomes[position] = payload
+            display.finished(payload)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _forked_run(ref, item: RunRequestItem, send) -> None:
+    code = 1
+    try:
+        instance = dg.DagsterInstance.from_ref(ref)
+        outcome = execute(instance, job_name=item.job_name, partition_key=item.partition_key, tags=item.tags,
+                          on_progress=lambda progress: send.send(("progress", progress)))
+        send.send(("done", outcome))
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def describe(outcome: RunOutcome) -> str:

@@ -51,7 +51,8 @@ def rows(settings: Settings, sql: str) -> list[tuple]:
 
 def test_deposit_to_database_on_real_services(deployment, instance, postgres_database):
     demo = write_demo(deposit=bucket(deployment, "deposit"), configs=bucket(deployment, "configs"))
-    report = ingest(instance, log=lambda line: None)
+    # The acquisition runs execute two at a time in forked processes, on the Postgres instance and S3 buckets.
+    report = ingest(instance, log=lambda line: None, workers=2)
 
     assert [(run.job_name, run.success) for run in report.runs] == [
         ("dataset_plan_job", True), ("deposition_job", True), ("dataset_job", True),
@@ -81,8 +82,10 @@ def test_deposit_to_database_on_real_services(deployment, instance, postgres_dat
         (run, f"{deployment.staging_url}/20999/{run}/", f"https://files.example.org/staging/20999/{run}/")
         for run in DEMO_RUNS
     ]
-    assert rows(deployment, "select voxel_spacing from tomogram_voxel_spacing order by id") == [
-        (10.012,), (20.024,), (10.012,), (10.012,)
+    assert rows(deployment, """
+        select r.name, v.voxel_spacing from tomogram_voxel_spacing v join run r on r.id = v.run_id
+        order by r.name, v.voxel_spacing""") == [
+        ("TS_001", 10.012), ("TS_001", 20.024), ("TS_002", 10.012), ("TS_003", 10.012)
     ]
 
     # Tomograms: standardized on S3 and loaded with the portal's computed columns.

@@ -25,7 +25,9 @@ from cryoet_assets.runner import (
     CODE_LOCATION,
     Display,
     RunOutcome,
+    RunRequestItem,
     execute,
+    execute_forked,
     ingest,
     workspace_yaml,
 )
@@ -50,11 +52,14 @@ def tick_daemon(instance, workspace_file, *, at: datetime) -> None:
         list(execute_sensor_iteration(context, logging.getLogger("test-sensor-daemon"), None, None))
 
 
-def test_a_daemon_started_after_ingest_launches_nothing_and_nothing_is_unsynced(embedded, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-this-process", "forked-workers"])
+def test_a_daemon_started_after_ingest_launches_nothing_and_nothing_is_unsynced(embedded, tmp_path, workers):
     settings, demo, instance = embedded
     lines: list[str] = []
-    report = ingest(instance, display=Display(lines.append))
+    report = ingest(instance, display=Display(lines.append), workers=workers)
     assert report.success
+    assert [run.partition_key for run in report.runs] == [
+        "20999", "10999", "20999", *[f"20999__{run}" for run in demo.runs], "20999"]
 
     # Each job is announced as it starts, and the tomograms step reports its planes.
     assert lines[:2] == ["  dataset_plan_job     20999                started",
@@ -202,6 +207,40 @@ def test_conversion_progress_is_logged_a_few_times_per_tomogram(tmp_path):
         finer("big.mrc", done, 128)
     assert logged == [f"big.mrc: {done}/128 planes written" for done in (32, 64, 96, 128)]
     assert parse_progress("big.mrc: standardized as tomogram 100 in 1.0 s") is None
+
+
+def test_a_forked_run_that_dies_is_a_failed_outcome_and_the_others_complete(embedded):
+    settings, demo, instance = embedded
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
+    lines: list[str] = []
+    items = [
+        RunRequestItem("no_such_job", "20999", {}, None),  # resolving it raises in the child, which then exits 1
+        RunRequestItem("dataset_plan_job", "20999", {"dagster/run_key": "again"}, "again"),
+    ]
+    died, planned = execute_forked(instance, items, workers=2, display=Display(lines.append))
+    assert (died.success, died.error) == (False, "the process running it died (exit code 1)")
+    assert planned.success and planned.run_id
+    assert instance.get_run_by_id(planned.run_id).tags["dagster/run_key"] == "again"
+    assert sorted(lines) == sorted([
+        "  no_such_job          20999                started", "  no_such_job          20999                FAILED",
+        "  dataset_plan_job     20999                started", "  dataset_plan_job     20999                ok"])
+
+
+def test_terminal_display_shares_the_line_between_jobs_running_at_once():
+    stream = io.StringIO()
+    display = TerminalDisplay(stream, width=200)
+    display.started("acquisition_run_job", "20999__TS_001")
+    display.started("acquisition_run_job", "20999__TS_002")
+    display.progress(PlaneProgress("s3://deposit/runs/TS_002/TS_002.mrc", 10, 40), "20999__TS_002")
+    display.finished(RunOutcome("acquisition_run_job", "20999__TS_001", success=True))
+    first, second = "  acquisition_run_job  20999__TS_001        ", "  acquisition_run_job  20999__TS_002        "
+    assert stream.getvalue() == (
+        f"\r\x1b[K{first}running"
+        f"\r\x1b[K{first}running | {second}running"
+        f"\r\x1b[K{first}running | {second}[####............] 10/40 planes of TS_002.mrc"
+        f"\r\x1b[K{first}ok\n{second}[####............] 10/40 planes of TS_002.mrc"
+    )
 
 
 def test_terminal_display_redraws_one_line_per_job():

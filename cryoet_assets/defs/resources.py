@@ -73,18 +73,33 @@ class PortalDatabase(dg.ConfigurableResource):
         return _engine(self.production_url)
 
 
+def forget_connections() -> None:
+    """Close this process's cached database engines and drop its buckets, e.g. before forking children.
+
+    A forked child that used an engine or S3 client of its parent would share its sockets.
+    """
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
+    _bucket.cache_clear()
+
+
 @cache
 def _bucket(url: str, endpoint_url: str) -> Bucket:
     return open_bucket(url, endpoint_url=endpoint_url or None)
 
 
-@cache
-def _engine(url: str) -> Engine:
-    from cryoet_assets.families import migration_locations, table_metadata
-    from cryoet_assets.lib.db import make_engine
-    from cryoet_assets.lib.db.migrate import upgrade
+_ENGINES: dict[str, Engine] = {}
 
-    # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
-    table_metadata()
-    upgrade(url, version_locations=migration_locations())
-    return make_engine(url)
+
+def _engine(url: str) -> Engine:
+    """One engine per database URL in this process, made on first use after migrating the database."""
+    if url not in _ENGINES:
+        from cryoet_assets.families import migration_locations, table_metadata
+        from cryoet_assets.lib.db import make_engine
+        from cryoet_assets.lib.db.migrate import upgrade
+
+        # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
+        table_metadata()
+        upgrade(url, version_locations=migration_locations())
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]

@@ -104,18 +104,19 @@ def run_checks(storage: PortalStorage, run_metadata: PortalDocuments, voxel_spac
     )
 
 
-@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
-def run_db_rows(storage: PortalStorage, database: PortalDatabase, run_metadata: PortalDocuments,
-                voxel_spacings: dict):
+@dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
+          deps=[RUN_METADATA, VOXEL_SPACINGS])
+def run_db_rows(context: dg.AssetExecutionContext, storage: PortalStorage, database: PortalDatabase):
     """The run row in the staging database, once its metadata and voxel spacing names passed their checks.
 
-    The dataset's row must exist first (the step retries until it does), yet it is no lineage input: the
-    roll-up loads each dataset again after its runs, and a dependency on every dataset partition would then
-    show every run as unsynced.
+    The row needs only the partition's dataset and run name, so its upstream assets are dependencies, not
+    loaded inputs; their blocking checks still gate it. The dataset's row must exist first (the step retries
+    until it does), yet it is no lineage input: the roll-up loads each dataset again after its runs, and a
+    dependency on every dataset partition would then show every run as unsynced.
     """
     from cryoet_assets.families.run.rows import run_rowset
 
-    dataset_id, run_name = voxel_spacings["dataset_id"], voxel_spacings["run_name"]
+    dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
     require_parent(database, "dataset", {"id": int(dataset_id)})
     return run_rowset(
         dataset_id=int(dataset_id),
