@@ -74,7 +74,11 @@ def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocum
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def dataset_db_rows(
-    storage: PortalStorage, database: PortalDatabase, ingestion_plan: dict, dataset_metadata: PortalDocuments
+    context: dg.AssetExecutionContext,
+    storage: PortalStorage,
+    database: PortalDatabase,
+    ingestion_plan: dict,
+    dataset_metadata: PortalDocuments,
 ):
     """dataset, dataset_author and dataset_funding rows; runs that left the plan are deleted."""
     from cryoet_assets.families.dataset.rows import dataset_rowset, dataset_runs_prune
@@ -84,7 +88,7 @@ def dataset_db_rows(
     if not dataset_metadata.documents:
         return RowSet()
     (path, doc), = dataset_metadata.documents.items()
-    require_parent(database, "deposition", {"id": int(doc["deposition_id"])})
+    require_parent(database, "deposition", {"id": int(doc["deposition_id"])}, attempt=context.retry_number)
     folder = dataset_dir(plan.dataset_id)
     size = sum(info.size for info in storage.staging().list(f"{folder}/"))
     rowset = dataset_rowset(

@@ -117,7 +117,7 @@ def run_db_rows(context: dg.AssetExecutionContext, storage: PortalStorage, datab
     from cryoet_assets.families.run.rows import run_rowset
 
     dataset_id, run_name = parse_acquisition_run_key(context.partition_key)
-    require_parent(database, "dataset", {"id": int(dataset_id)})
+    require_parent(database, "dataset", {"id": int(dataset_id)}, attempt=context.retry_number)
     return run_rowset(
         dataset_id=int(dataset_id),
         run_name=run_name,

@@ -113,7 +113,9 @@ def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.As
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
           deps=[run_db_rows])
-def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments):
+def tomogram_db_rows(
+    context: dg.AssetExecutionContext, storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments
+):
     """tomogram_voxel_spacing, tomogram and tomogram_author rows in the staging database.
 
     Runs after the tomograms are published, so the voxel spacing rows are the run's `VoxelSpacing*` folders
@@ -127,7 +129,8 @@ def tomogram_db_rows(storage: PortalStorage, database: PortalDatabase, tomograms
 
     manifest = TomogramManifest.model_validate(tomograms.summary)
     dataset_id, run_name = manifest.dataset_id, manifest.run_name
-    require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name})
+    require_parent(database, "run", {"dataset_id": int(dataset_id), "name": run_name},
+                   attempt=context.retry_number)
     staging = storage.staging()
     folder = reconstructions_dir(dataset_id, run_name)
     spacings = published_voxel_spacings(staging.listdir(folder)[0], where=staging.uri(folder))
