@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cryoet_assets.defs.resources import PortalDatabase
+from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 
 
 def require_parent(database: PortalDatabase, table: str, key: dict, *, attempt: int = 0) -> None:
@@ -22,3 +22,26 @@ def require_parent(database: PortalDatabase, table: str, key: dict, *, attempt: 
             max_retries=database.parent_wait_retries,
             seconds_to_wait=min(database.parent_wait_seconds, 2.0 ** attempt),
         ) from error
+
+
+def published_depositions(
+    storage: PortalStorage, database: PortalDatabase, deposition_ids, *, attempt: int = 0
+) -> dict:
+    """{deposition id: whether its `deposition_metadata.json` is in staging}, waiting for any that is not.
+
+    Under the daemon the deposition's run starts with its datasets' and runs' (one sensor tick requests them
+    all), so a check that needs its document retries, with the waits of `require_parent`, before it reports
+    the deposition as missing.
+    """
+    from cryoet_assets.lib.paths import deposition_metadata_path
+
+    staging = storage.staging()
+    found = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
+    missing = sorted(str(dep) for dep, exists in found.items() if not exists)
+    if missing and attempt < database.parent_wait_retries:
+        error = LookupError(f"deposition {', '.join(missing)} has no published metadata in staging yet")
+        raise dg.RetryRequested(
+            max_retries=database.parent_wait_retries,
+            seconds_to_wait=min(database.parent_wait_seconds, 2.0 ** attempt),
+        ) from error
+    return found

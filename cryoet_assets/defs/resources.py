@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,8 +79,9 @@ def forget_connections() -> None:
 
     A forked child that used an engine or S3 client of its parent would share its sockets.
     """
-    while _ENGINES:
-        _ENGINES.popitem()[1].dispose()
+    with _ENGINES_LOCK:
+        while _ENGINES:
+            _ENGINES.popitem()[1].dispose()
     _bucket.cache_clear()
 
 
@@ -89,10 +91,16 @@ def _bucket(url: str, endpoint_url: str) -> Bucket:
 
 
 _ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def _engine(url: str) -> Engine:
     """One engine per database URL in this process, made on first use after migrating the database."""
+    with _ENGINES_LOCK:
+        return _ENGINES.get(url) or _new_engine(url)
+
+
+def _new_engine(url: str) -> Engine:
     if url not in _ENGINES:
         from cryoet_assets.families import migration_locations, table_metadata
         from cryoet_assets.lib.db import make_engine

@@ -12,7 +12,7 @@ from cryoet_assets.families.dataset.documents import dataset_document
 from cryoet_assets.families.dataset.manifest import DatasetManifest
 from cryoet_assets.families.deposition.defs import deposition_db_rows, key_photo_preview, read_photos
 from cryoet_assets.lib.documents import PortalDocuments
-from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path, deposition_metadata_path
+from cryoet_assets.lib.paths import dataset_dir, dataset_metadata_path
 from cryoet_assets.lib.plan import DatasetPlan
 
 GROUP = FAMILY.group
@@ -58,14 +58,22 @@ def dataset_metadata(ingestion_plan: dict, dataset_key_photos: dict) -> dg.Outpu
 
 
 @dg.asset_check(asset=dataset_metadata, partitions_def=datasets, blocking=True)
-def dataset_metadata_valid(storage: PortalStorage, dataset_metadata: PortalDocuments) -> dg.AssetCheckResult:
+def dataset_metadata_valid(
+    context: dg.AssetCheckExecutionContext,
+    storage: PortalStorage,
+    database: PortalDatabase,
+    dataset_metadata: PortalDocuments,
+) -> dg.AssetCheckResult:
     """Dataset metadata, its key photos and its deposition pass the portal's dataset checks."""
+    from cryoet_assets.defs.parents import published_depositions
     from cryoet_assets.families.dataset.validation import validate_dataset
 
     if not dataset_metadata.documents:
         return skipped_result("the config has no dataset metadata: this config adds to an existing dataset")
     (path, doc), = dataset_metadata.documents.items()
-    deposition_exists = storage.staging().exists(deposition_metadata_path(doc.get("deposition_id")))
+    deposition_id = doc.get("deposition_id")
+    published = published_depositions(storage, database, [deposition_id], attempt=context.retry_number)
+    deposition_exists = published.get(deposition_id, False)
     return check_result(
         validate_dataset(doc, path=path, photos=read_photos(storage, doc), deposition_exists=deposition_exists)
     )

@@ -14,7 +14,6 @@ from cryoet_assets.families.run.manifest import RunManifest
 from cryoet_assets.lib.documents import PortalDocuments
 from cryoet_assets.lib.keys import parse_acquisition_run_key
 from cryoet_assets.lib.paths import (
-    deposition_metadata_path,
     run_metadata_path,
     voxel_spacing_dir,
     voxel_spacing_name,
@@ -86,12 +85,21 @@ def run_documents(context: dg.AssetExecutionContext, storage: PortalStorage):
     ],
     ins={"run_metadata": dg.AssetIn(RUN_METADATA), "voxel_spacings": dg.AssetIn(VOXEL_SPACINGS)},
 )
-def run_checks(storage: PortalStorage, run_metadata: PortalDocuments, voxel_spacings: dict):
+def run_checks(
+    context: dg.AssetCheckExecutionContext,
+    storage: PortalStorage,
+    database: PortalDatabase,
+    run_metadata: PortalDocuments,
+    voxel_spacings: dict,
+):
     """Both checks of the run family in one step: the run metadata's and the voxel spacing names'."""
+    from cryoet_assets.defs.parents import published_depositions
     from cryoet_assets.families.run.validation import validate_run, validate_voxel_spacings
 
     (path, doc), = run_metadata.documents.items()
-    deposition_exists = storage.staging().exists(deposition_metadata_path(doc["deposition_id"]))
+    deposition_id = doc["deposition_id"]
+    published = published_depositions(storage, database, [deposition_id], attempt=context.retry_number)
+    deposition_exists = published.get(deposition_id, False)
     dir_name = path.rsplit("/", 2)[-2]
     yield check_result(
         validate_run(doc, path=path, dir_name=dir_name, deposition_exists=deposition_exists),

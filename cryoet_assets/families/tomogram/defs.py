@@ -14,7 +14,6 @@ from cryoet_assets.families.tomogram import FAMILY
 from cryoet_assets.families.tomogram.manifest import TomogramManifest
 from cryoet_assets.lib.documents import PortalDocuments, read_manifest
 from cryoet_assets.lib.keys import parse_acquisition_run_key
-from cryoet_assets.lib.paths import deposition_metadata_path
 
 GROUP = FAMILY.group
 
@@ -94,13 +93,19 @@ def _key_image_previews(all_facts, staging) -> str:
 
 
 @dg.asset_check(asset=tomograms, partitions_def=acquisition_runs, blocking=True)
-def tomograms_valid(storage: PortalStorage, tomograms: PortalDocuments) -> dg.AssetCheckResult:
+def tomograms_valid(
+    context: dg.AssetCheckExecutionContext,
+    storage: PortalStorage,
+    database: PortalDatabase,
+    tomograms: PortalDocuments,
+) -> dg.AssetCheckResult:
     """Every tomogram standardized; MRC, OME-Zarr, metadata and key photos pass the portal's checks."""
+    from cryoet_assets.defs.parents import published_depositions
     from cryoet_assets.families.tomogram.validation import validate_run_tomograms
 
     staging = storage.staging()
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
-    deposition_exists = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
+    deposition_exists = published_depositions(storage, database, deposition_ids, attempt=context.retry_number)
     return check_result(
         validate_run_tomograms(
             staging,

@@ -7,8 +7,10 @@ revisions of its own tables in its folder, branching from the core one, and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -36,21 +38,59 @@ def alembic_config(url: str | None = None, *, target_metadata=None, version_loca
     return config
 
 
+# Alembic's `op` and `context` are module globals: two migrations in one process must not overlap.
+_IN_PROCESS = threading.Lock()
+# Any 64-bit number shared by every process that migrates a portal database on the same server.
+_ADVISORY_LOCK_KEY = 0x63727965745F6462
+
+
 def upgrade(url: str, *, revision: str = "heads", version_locations: Sequence[Path] = ()) -> None:
-    """Run `alembic upgrade <revision>` (default: every family's head) on the database at `url`."""
+    """Run `alembic upgrade <revision>` (default: every family's head) on the database at `url`.
+
+    Runs started together (the daemon launches a dataset's runs at once) each upgrade the database they
+    write: one migrates while the others wait for it (a PostgreSQL advisory lock, a lock file beside a
+    SQLite file, a lock within this process), then find the database at its heads.
+    """
     from alembic import command
 
     from cryoet_assets.lib.db import make_engine
 
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
+        with _IN_PROCESS, _between_processes(engine), engine.connect() as connection:
             config = alembic_config(version_locations=version_locations)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
             connection.commit()
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _between_processes(engine) -> Iterator[None]:
+    """Hold a lock that other processes migrating the same database also take."""
+    from sqlalchemy import text
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("select pg_advisory_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(text("select pg_advisory_unlock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_revisions(url: str) -> tuple[str, ...]:

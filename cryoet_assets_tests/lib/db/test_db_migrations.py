@@ -113,3 +113,23 @@ def test_upgrade_needs_no_ini_and_no_working_directory(
     finally:
         engine.dispose()
     assert list(elsewhere.iterdir()) == []
+
+
+def _upgrade_in_a_process(url: str) -> None:
+    migrate.upgrade(url, version_locations=migration_locations())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_processes_upgrading_a_new_database_at_once_all_succeed(backend, tmp_path, postgres_database) -> None:
+    """The daemon launches a dataset's runs together: each upgrades the portal database it writes first."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'portal.db'}" if backend == "sqlite" else postgres_database()
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_upgrade_in_a_process, args=(url,)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    assert migrate.current_revisions(url) == migrate.head_revisions(migration_locations())
