@@ -146,7 +146,7 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
         report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
         if not report.runs:
             print("  nothing new: every config and deposit is as this instance last ingested it")
-        print_summary(report, settings=settings, instance=instance)
+        print_summary(report, settings=settings)
     print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them):")
     where = f"cd {ui_dir} && " if ui_dir else ""
     dagster = Path(sys.executable).parent / "dagster"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import dagster as dg
-
 from cryoet_assets.lib.paths import STATE_PREFIX
 from cryoet_assets.lib.plan import DatasetPlan, describe_not_ingested
 
 
-def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
+PARTITIONS_OF_JOB = {
+    "deposition_job": "depositions", "dataset_plan_job": "datasets", "acquisition_run_job": "acquisition_runs",
+}
+
+
+def print_summary(report, *, settings) -> None:
     from sqlalchemy import func, select
 
     from cryoet_assets.families import migration_locations, table_metadata
@@ -16,14 +19,19 @@ def print_summary(report, *, settings, instance: dg.DagsterInstance) -> None:
     from cryoet_assets.lib.db.migrate import upgrade
     from cryoet_assets.lib.storage import open_bucket
 
-    print("\nPartitions:")
-    for name in ("depositions", "datasets", "acquisition_runs"):
-        keys = instance.get_dynamic_partitions(name)
+    # Only what this ingest ran: the instance may hold every partition ever planned.
+    touched: dict[str, list[str]] = {name: [] for name in PARTITIONS_OF_JOB.values()}
+    for run in report.runs:
+        keys = touched.get(PARTITIONS_OF_JOB.get(run.job_name, ""))
+        if keys is not None and run.partition_key not in keys:
+            keys.append(run.partition_key)
+    print("\nPartitions this ingest ran:")
+    for name, keys in touched.items():
         print(f"  {name:<17} {len(keys):>3}  {', '.join(keys)}")
 
     staging = open_bucket(settings.staging_url, endpoint_url=settings.s3_endpoint_url or None)
     print("\nConfigs:")
-    configs = _configs(staging, instance.get_dynamic_partitions("datasets"))
+    configs = _configs(staging, touched["datasets"])
     for path, (dataset_ids, not_ingested) in configs.items():
         print(f"  {path}  datasets {', '.join(dataset_ids)}")
         print(f"    not ingested yet: {describe_not_ingested(not_ingested)}")

@@ -32,7 +32,6 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
     cursor = WatchCursor.loads(context.cursor)
     listed = config_objects(configs)
     changed, _ = changed_configs(listed, cursor, deposit=deposit)
-    known = set(context.instance.get_dynamic_partitions(datasets.name))
     new_partitions: list[str] = []
     requests: list[dg.RunRequest] = []
     for info in changed[:MAX_CONFIGS_PER_TICK]:
@@ -47,8 +46,9 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
             continue
         cursor.configs[info.key] = WatchedConfig(etag=info.etag, marker=marker, source_prefix=prefix)
         for dataset_id in dataset_ids:
-            if dataset_id not in known:
-                known.add(dataset_id)
+            if dataset_id not in new_partitions and not context.instance.has_dynamic_partition(
+                datasets.name, dataset_id
+            ):
                 new_partitions.append(dataset_id)
             requests.append(
                 dg.RunRequest(
@@ -81,8 +81,7 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
         limit=MAX_PLANS_PER_TICK,
         ascending=True,
     )
-    known_depositions = set(context.instance.get_dynamic_partitions(depositions.name))
-    known_runs = set(context.instance.get_dynamic_partitions(acquisition_runs.name))
+    # Partitions are looked up one by one, never listed: an instance holds every run ever planned.
     new_depositions: list[str] = []
     new_runs: list[str] = []
     requests: list[dg.RunRequest] = []
@@ -92,8 +91,7 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
         plan = load_plan(storage, record.partition_key)
         for deposition in plan.depositions:
             key = str(deposition.id)
-            if key not in known_depositions:
-                known_depositions.add(key)
+            if key not in new_depositions and not context.instance.has_dynamic_partition(depositions.name, key):
                 new_depositions.append(key)
             requests.append(
                 dg.RunRequest(
@@ -108,9 +106,9 @@ def plan_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> 
                           run_key=f"dataset:{plan.dataset_id}:{plan.version}", tags=parents)
         )
         for run in plan.runs:
-            if run.partition_key not in known_runs:
-                known_runs.add(run.partition_key)
-                new_runs.append(run.partition_key)
+            key = run.partition_key
+            if key not in new_runs and not context.instance.has_dynamic_partition(acquisition_runs.name, key):
+                new_runs.append(key)
             requests.append(
                 dg.RunRequest(
                     job_name=acquisition_run_job.name,
@@ -161,9 +159,8 @@ def dataset_rollup_sensor(context: dg.SensorEvaluationContext, storage: PortalSt
         plan = load_plan(storage, dataset_id)
         runs = {run.partition_key for run in plan.runs}
         done = [
-            {record.partition_key for record in instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, asset_partitions=sorted(runs)), limit=len(runs) * 20,
-            ).records}
+            set(instance.get_latest_storage_id_by_partition(
+                key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=runs))
             for key in keys
         ]
         if all(runs <= materialized for materialized in done):

@@ -52,7 +52,7 @@ def ingested(tmp_path_factory):
         report = ingest(instance, log=lambda line: None)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            print_summary(report, settings=settings, instance=instance)
+            print_summary(report, settings=settings)
         yield settings, instance, report, printed.getvalue()
 
 
