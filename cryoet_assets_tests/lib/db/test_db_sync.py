@@ -308,3 +308,37 @@ def test_natural_keys_are_read_from_the_table_models() -> None:
     assert natural_key("tomogram_voxel_spacing") == ("run_id", "voxel_spacing")
     with pytest.raises(ValueError, match="unknown table 'no_such_table'"):
         natural_key("no_such_table")
+
+
+def _sync_runs_in_a_process(url: str, first: int, count: int) -> None:
+    from cryoet_assets.families import table_metadata
+    from cryoet_assets.lib.db import make_engine
+
+    table_metadata()
+    engine = make_engine(url)
+    for index in range(first, first + count):
+        apply_rowset(engine, _run_rowset(10001, f"TS_{index:03d}", [13.48, 7.0]))
+    engine.dispose()
+
+
+def test_processes_syncing_one_sqlite_file_at_once_all_succeed(tmp_path) -> None:
+    """Runs executed in parallel each write their rows into the one embedded SQLite portal database."""
+    import multiprocessing
+
+    from cryoet_assets.families import migration_locations
+    from cryoet_assets.lib.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    migrate.upgrade(url, version_locations=migration_locations())
+    engine = make_engine(url)
+    apply_rowset(engine, RowSet(rows=[_deposition(), _dataset(10001)]))
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_sync_runs_in_a_process, args=(url, 25 * i, 25)) for i in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    assert len(ids(engine, "run", "name")) == 100
+    assert len(ids(engine, "tomogram_voxel_spacing", "run_id", "voxel_spacing")) == 200
+    engine.dispose()
