@@ -127,6 +127,7 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
 
     import dagster as dg
 
+    from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.runner import Display, ingest, workspace_yaml
     from cryoet_assets.summary import print_summary
 
@@ -147,6 +148,8 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
         if not report.runs:
             print("  nothing new: every config and deposit is as this instance last ingested it")
         print_summary(report, settings=settings)
+        # Closing the last connections checkpoints a SQLite database's write-ahead log into its file.
+        forget_connections()
     print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them):")
     where = f"cd {ui_dir} && " if ui_dir else ""
     dagster = Path(sys.executable).parent / "dagster"
