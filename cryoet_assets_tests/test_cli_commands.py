@@ -44,6 +44,9 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     assert "  acquisition_run_job  20999__TS_002        started\n" in out
     assert "/lab_uploads/demo/runs/TS_002/TS_002.mrc: 40/40 planes written\n" in out
     assert "Warning" not in result.stderr and "Traceback" not in result.stderr
+    # The portal database is whole in its one file: the write-ahead log was folded back in at the end.
+    assert (tmp_path / "demo" / "staging.db").is_file()
+    assert not (tmp_path / "demo" / "staging.db-wal").exists()
 
 
 @pytest.mark.parametrize("broken", [False, True])
