@@ -76,7 +76,10 @@ def validate_config(files: list[Path]) -> int:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
@@ -144,9 +147,18 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
     display = TerminalDisplay() if sys.stdout.isatty() else Display()
     with dg.DagsterInstance.get() as instance:
         print(f"Dagster instance: {home}")
-        report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
+        try:
+            report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
+        except KeyboardInterrupt:
+            forget_connections()
+            print("\ninterrupted: the runs in progress were stopped and recorded as failed; no other run was "
+                  "started. Rewrite the deposit's _DONE marker (or edit the config) and ingest again to plan "
+                  "the dataset again: runs that failed are then run again.", file=sys.stderr)
+            return 130
         if not report.runs:
-            print("  nothing new: every config and deposit is as this instance last ingested it")
+            print("  nothing new: every config and deposit is as this instance last ingested it (to plan a "
+                  "dataset again, e.g. to retry runs that failed, rewrite its deposit's _DONE marker or edit "
+                  "its config)")
         print_summary(report, settings=settings)
         # Closing the last connections checkpoints a SQLite database's write-ahead log into its file.
         forget_connections()

@@ -112,6 +112,7 @@ class RunOutcome:
     checks: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
     run_id: str = ""
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT)
 
 
 @dataclass
@@ -238,6 +239,9 @@ def ingest(
             display.started(job_name, request.partition_key)
             outcome = execute(instance, job_name=job_name, partition_key=request.partition_key, tags=tags,
                               on_progress=display.progress)
+            if outcome.interrupted:
+                display.finished(outcome)
+                raise KeyboardInterrupt
             _count_run(tick, item, outcome)
             if not outcome.success and job_name in parent_tags:
                 failed.add((parent_tags[job_name], request.partition_key))
@@ -262,6 +266,7 @@ def execute(
     partition_key: str,
     tags=None,
     on_progress: Callable[[PlaneProgress], None] | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """Execute one partition of one job in this process; never raises for a failed step.
 
@@ -271,7 +276,7 @@ def execute(
     from cryoet_assets.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     if on_progress is not None:
         instance.add_event_listener(run_id, _progress_listener(on_progress))
     try:
@@ -287,8 +292,14 @@ def execute(
         return RunOutcome(job_name=job_name, partition_key=partition_key, success=False, error=str(exc))
     checks = [_check_outcome(evaluation) for evaluation in result.get_asset_check_evaluations()]
     error = "" if result.success else _failure_reasons(result, checks)
+    interrupted = any(
+        event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+        and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+        for event in result.all_events
+    )
     return RunOutcome(job_name=job_name, partition_key=partition_key, success=result.success, checks=checks,
-                      error=error, run_id=result.run_id)
+                      error="interrupted (Ctrl-C)" if interrupted else error, run_id=result.run_id,
+                      interrupted=interrupted)
 
 
 class RunRequestItem(NamedTuple):
@@ -296,6 +307,7 @@ class RunRequestItem(NamedTuple):
     partition_key: str
     tags: dict[str, str]
     run_key: str | None
+    run_id: str = ""
 
 
 def _count_run(tick: _Tick, item: RunRequestItem, outcome: RunOutcome) -> None:
@@ -324,26 +336,34 @@ def execute_forked(
     context = multiprocessing.get_context("fork")
     ref = instance.get_ref()
     outcomes: list[RunOutcome | None] = [None] * len(items)
-    pending = list(enumerate(items))
+    pending = [(position, item._replace(run_id=item.run_id or str(uuid.uuid4())))
+               for position, item in enumerate(items)]
     running: dict = {}  # reading end of a child's pipe -> (position, item, process)
+    interrupted = False
     while pending or running:
-        while pending and len(running) < workers:
-            position, item = pending.pop(0)
-            receive, send = context.Pipe(duplex=False)
-            display.started(item.job_name, item.partition_key)
-            process = context.Process(target=_forked_run, args=(ref, item, send), daemon=True)
-            process.start()
-            send.close()
-            running[receive] = (position, item, process)
-        for connection in wait(list(running)):
+        try:
+            while pending and not interrupted and len(running) < workers:
+                position, item = pending.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                display.started(item.job_name, item.partition_key)
+                process = context.Process(target=_forked_run, args=(ref, item, send), daemon=True)
+                process.start()
+                send.close()
+                running[receive] = (position, item, process)
+            if not running:
+                break
+            ready = wait(list(running))
+        except KeyboardInterrupt:
+            # The children got the same Ctrl-C (one process group): let them end their runs, start no more.
+            interrupted = True
+            continue
+        for connection in ready:
             position, item, process = running[connection]
             try:
                 kind, payload = connection.recv()
             except EOFError:
                 process.join()
-                kind, payload = "done", RunOutcome(
-                    job_name=item.job_name, partition_key=item.partition_key, success=False,
-                    error=f"the process running it died (exit code {process.exitcode})")
+                kind, payload = "done", _died(instance, item, process.exitcode)
             if kind == "progress":
                 display.progress(payload, item.partition_key)
                 continue
@@ -352,7 +372,20 @@ def execute_forked(
             del running[connection]
             outcomes[position] = payload
             display.finished(payload)
+            interrupted = interrupted or payload.interrupted
+    if interrupted:
+        raise KeyboardInterrupt
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _died(instance: dg.DagsterInstance, item: RunRequestItem, exitcode: int | None) -> RunOutcome:
+    """The outcome of a child that exited without reporting; its run, if it had begun, is marked failed."""
+    error = f"the process running it died (exit code {exitcode})"
+    run = instance.get_run_by_id(item.run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, message=error)
+    return RunOutcome(job_name=item.job_name, partition_key=item.partition_key, success=False, error=error,
+                      run_id=item.run_id if run is not None else "")
 
 
 def _forked_run(ref, item: RunRequestItem, send) -> None:
@@ -360,7 +393,7 @@ def _forked_run(ref, item: RunRequestItem, send) -> None:
     try:
         instance = dg.DagsterInstance.from_ref(ref)
         outcome = execute(instance, job_name=item.job_name, partition_key=item.partition_key, tags=item.tags,
-                          on_progress=lambda progress: send.send(("progress", progress)))
+                          on_progress=lambda progress: send.send(("progress", progress)), run_id=item.run_id)
         send.send(("done", outcome))
         code = 0
     finally:
@@ -476,9 +509,16 @@ def _add_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> No
 
 
 def _run_key_used(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> bool:
-    """Whether a run of this sensor already carries the run key: the daemon would skip the request."""
+    """Whether a run of this sensor that did not fail carries the run key: the request is then skipped.
+
+    The daemon skips a used key whatever its run became; here a key whose runs all failed or were canceled
+    (a check failed, a worker was killed, Ctrl-C) is run again when a new plan asks for it.
+    """
+    statuses = [status for status in dg.DagsterRunStatus
+                if status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
     runs = instance.get_run_records(
-        filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}), limit=1
+        filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}, statuses=statuses),
+        limit=1,
     )
     return bool(runs)
 

@@ -116,3 +116,69 @@ def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
         for name in ("TS_001", "TS_002", "TS_003")
     ]
     assert tuple(tomogram) == (f"{staging_url}/{mrc}", f"https://files.example.org/portal/{mrc}")
+
+
+def _started_runs(runs_db: Path, job_name: str) -> int:
+    """Runs of `job_name` in STARTED state, read from the instance's SQLite run storage without writing to it."""
+    import sqlite3
+
+    if not runs_db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True) as connection:
+            return connection.execute("select count(*) from runs where pipeline_name = ? and status = 'STARTED'",
+                                      (job_name,)).fetchone()[0]
+    except sqlite3.OperationalError:  # its tables are not created yet
+        return 0
+
+
+def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_path):
+    import signal
+    import time
+
+    import dagster as dg
+
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    db = f"sqlite:///{tmp_path / 'portal.db'}"
+    home = tmp_path / "home"
+    ingest = ["ingest", "--config", str(tmp_path / "incoming" / demo.config_key), "--deposit", deposit.uri(""),
+              "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(home), "--workers", "2"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+    cli = subprocess.Popen([str(SCRIPT), *ingest], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 120
+    # Once both workers' runs have started, one worker is killed in the middle of its run.
+    while killed is None and cli.poll() is None and time.monotonic() < deadline:
+        started = _started_runs(home / "history" / "runs.db", "acquisition_run_job")
+        if started:
+            children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(cli.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            if started == 2 and children:
+                killed = int(children[0])
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    out, err = cli.communicate(timeout=300)
+    assert killed is not None, out + err
+    assert cli.returncode == 1, out + err
+    assert out.count("the process running it died (exit code -9)") == 1
+    assert "Checks: 8 passed, 0 warned, 0 failed" in out  # the two other runs went on
+
+    # The killed run is recorded as failed, not left running.
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = sorted(run.status.value for run in instance.get_runs(
+            filters=dg.RunsFilter(job_name="acquisition_run_job")))
+    assert statuses == ["FAILURE", "SUCCESS", "SUCCESS"]
+
+    # Unchanged, nothing is new; planned again (the deposit's marker rewritten), the failed run runs again.
+    assert "nothing new" in run(ingest, cwd=tmp_path).stdout
+    deposit.write_bytes("lab_uploads/demo/_DONE", b"")
+    again = run(ingest, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("acquisition_run_job  20999__TS_00") == 2  # started and ok, for that run only
+    engine = create_engine(db)
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from run")).scalar_one() == 3
+        assert connection.execute(text("select count(*) from tomogram")).scalar_one() == 4
+    engine.dispose()
