@@ -282,27 +282,31 @@ def code_env(code: Path, **extra: str) -> dict[str, str]:
 
 
 def run_ingest(args, work: Path, deposit: Deposit, code: Path, *, case: str, label: str,
-               template: Path | None = None) -> Figures:
+               template: Path | None = None, config: Path | None = None) -> Figures:
     """`cryoet-assets ingest` of the deposit into a new instance: a copy of `template` (a DAGSTER_HOME) when
-    given, else a fresh one. Runs and event rows are those the ingest added."""
+    given, else a fresh one; with `config` (another version of the deposit's config), again into the instance,
+    staging folder and database an earlier ingest with this `label` made. Runs and event rows are those this
+    ingest added."""
     out = work / f"ingest-{label}"
-    out.mkdir()
     home = out / "dagster_home"
-    if template is not None:
-        shutil.copytree(template, home)
-    command = [str(BIN / "cryoet-assets"), "ingest", "--config", str(deposit.config),
+    if config is None:
+        out.mkdir()
+        if template is not None:
+            shutil.copytree(template, home)
+    command = [str(BIN / "cryoet-assets"), "ingest", "--config", str(config or deposit.config),
                "--deposit", str(deposit.bucket), "--staging", str(out / "staging"),
                "--db", f"sqlite:///{out / 'staging.db'}", "--dagster-home", str(home)]
-    figures = Figures(case=case, command="cryoet-assets ingest", partitions=deposit.runs,
-                      shape=list(deposit.shape))
+    figures = Figures(case=case, command="cryoet-assets ingest" + (" (config edited)" if config else ""),
+                      partitions=deposit.runs, shape=list(deposit.shape))
     before, runs_before = event_rows(home), run_counts(home)
+    log = out / ("reingest.log" if config else "ingest.log")
     with Measure(figures, args.interval):
-        code_ = run_logged(command, env=code_env(code), cwd=out, log=out / "ingest.log", timeout=args.timeout)
+        code_ = run_logged(command, env=code_env(code), cwd=out, log=log, timeout=args.timeout)
     if code_ is None:
         figures.status = "timeout"
     elif code_ != 0:
         figures.status = f"exit {code_}"
-        figures.notes.append(tail(out / "ingest.log"))
+        figures.notes.append(tail(log))
     figures.event_rows, figures.event_rows_index = (a - b for a, b in zip(event_rows(home), before))
     figures.dagster_runs, figures.failed_runs = (a - b for a, b in zip(run_counts(home), runs_before))
     return figures
@@ -325,25 +329,9 @@ def run_reingest(args, work: Path, deposit: Deposit, code: Path, *, case: str, l
         raise SystemExit(f"{deposit.config}: no dataset_title to edit")
     edited.write_text(text.replace("dataset_title: Synthetic demo dataset",
                                    "dataset_title: Synthetic demo dataset, revised"))
-    home = out / "dagster_home"
-    command = [str(BIN / "cryoet-assets"), "ingest", "--config", str(edited),
-               "--deposit", str(deposit.bucket), "--staging", str(out / "staging"),
-               "--db", f"sqlite:///{out / 'staging.db'}", "--dagster-home", str(home)]
-    figures = Figures(case=case, command="cryoet-assets ingest (title edited)", partitions=deposit.runs,
-                      shape=list(deposit.shape))
-    before, runs_before = event_rows(home), run_counts(home)
-    log = out / "reingest.log"
-    with Measure(figures, args.interval):
-        code_ = run_logged(command, env=code_env(code), cwd=out, log=log, timeout=args.timeout)
-    if code_ is None:
-        figures.status = "timeout"
-    elif code_ != 0:
-        figures.status = f"exit {code_}"
-        figures.notes.append(tail(log))
-    converted = log.read_text().count("planes written")
+    figures = run_ingest(args, work, deposit, code, case=case, label=label, config=edited)
+    converted = (out / "reingest.log").read_text().count("planes written")
     figures.notes.append(f"progress lines of conversions: {converted} (0: nothing converted again)")
-    figures.event_rows, figures.event_rows_index = (a - b for a, b in zip(event_rows(home), before))
-    figures.dagster_runs, figures.failed_runs = (a - b for a, b in zip(run_counts(home), runs_before))
     return figures
 
 

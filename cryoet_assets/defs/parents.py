@@ -14,14 +14,18 @@ def require_parent(database: PortalDatabase, table: str, key: dict, *, attempt: 
     from cryoet_assets.lib.db.sync import row_exists
 
     if not row_exists(database.staging(), table, key):
-        error = LookupError(
+        raise _retry(database, attempt) from LookupError(
             f"{table} {key} has no row in the staging database yet: its partition has not been loaded "
             "or its checks failed"
         )
-        raise dg.RetryRequested(
-            max_retries=database.parent_wait_retries,
-            seconds_to_wait=min(database.parent_wait_seconds, 2.0 ** attempt),
-        ) from error
+
+
+def _retry(database: PortalDatabase, attempt: int) -> dg.RetryRequested:
+    """Retry the step after 1, 2, 4 … seconds, at most `parent_wait_seconds`, `parent_wait_retries` times."""
+    return dg.RetryRequested(
+        max_retries=database.parent_wait_retries,
+        seconds_to_wait=min(database.parent_wait_seconds, 2.0 ** attempt),
+    )
 
 
 def published_depositions(
@@ -39,9 +43,7 @@ def published_depositions(
     found = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
     missing = sorted(str(dep) for dep, exists in found.items() if not exists)
     if missing and attempt < database.parent_wait_retries:
-        error = LookupError(f"deposition {', '.join(missing)} has no published metadata in staging yet")
-        raise dg.RetryRequested(
-            max_retries=database.parent_wait_retries,
-            seconds_to_wait=min(database.parent_wait_seconds, 2.0 ** attempt),
-        ) from error
+        raise _retry(database, attempt) from LookupError(
+            f"deposition {', '.join(missing)} has no published metadata in staging yet"
+        )
     return found

@@ -97,17 +97,13 @@ _ENGINES_LOCK = threading.Lock()
 def _engine(url: str) -> Engine:
     """One engine per database URL in this process, made on first use after migrating the database."""
     with _ENGINES_LOCK:
-        return _ENGINES.get(url) or _new_engine(url)
+        if url not in _ENGINES:
+            from cryoet_assets.families import migration_locations, table_metadata
+            from cryoet_assets.lib.db import make_engine
+            from cryoet_assets.lib.db.migrate import upgrade
 
-
-def _new_engine(url: str) -> Engine:
-    if url not in _ENGINES:
-        from cryoet_assets.families import migration_locations, table_metadata
-        from cryoet_assets.lib.db import make_engine
-        from cryoet_assets.lib.db.migrate import upgrade
-
-        # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
-        table_metadata()
-        upgrade(url, version_locations=migration_locations())
-        _ENGINES[url] = make_engine(url)
-    return _ENGINES[url]
+            # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
+            table_metadata()
+            upgrade(url, version_locations=migration_locations())
+            _ENGINES[url] = make_engine(url)
+        return _ENGINES[url]

@@ -29,11 +29,11 @@ VOXEL_SPACINGS = dg.AssetKey("voxel_spacings")
 
 @dg.multi_asset(
     outs={
-        RUN_METADATA.path[-1]: dg.AssetOut(
+        "run_metadata": dg.AssetOut(
             io_manager_key="portal_bucket", kinds={"json"},
             description="`{dataset}/{run}/run_metadata.json`, as the portal lays it out.",
         ),
-        VOXEL_SPACINGS.path[-1]: dg.AssetOut(
+        "voxel_spacings": dg.AssetOut(
             io_manager_key="portal_bucket", kinds={"json"},
             description=(
                 "The run's planned voxel spacings, for their names' check; nothing is written at their paths. "
@@ -57,7 +57,7 @@ def run_documents(context: dg.AssetExecutionContext, storage: PortalStorage):
             documents={path: run_document(run_name=run_name, deposition_id=plan.deposition_id)},
             summary=RunManifest(dataset_id=dataset_id, run_name=run_name, deposition_id=plan.deposition_id),
         ),
-        output_name=RUN_METADATA.path[-1],
+        output_name="run_metadata",
         metadata={
             "config_file": dg.MetadataValue.path(plan.config.path),
             "source": dg.MetadataValue.path(storage.deposit().uri(run.source_path or "")),
@@ -71,7 +71,7 @@ def run_documents(context: dg.AssetExecutionContext, storage: PortalStorage):
     ]
     yield dg.Output(
         {"dataset_id": dataset_id, "run_name": run_name, "voxel_spacings": spacings},
-        output_name=VOXEL_SPACINGS.path[-1],
+        output_name="voxel_spacings",
         metadata={"voxel_spacings": dg.MetadataValue.json([item["name"] for item in spacings])},
     )
 
