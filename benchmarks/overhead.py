@@ -355,6 +355,7 @@ def run_daemon(args, work: Path, deposit: Deposit, code: Path, *, case: str, lab
         CRYOET_PRODUCTION_DB_URL=f"sqlite:///{out / 'production.db'}",
         CRYOET_S3_ENDPOINT_URL="",
         CRYOET_STAGING_HTTPS_PREFIX="",
+        CRYOET_PRODUCTION_HTTPS_PREFIX="",
     )
     figures = Figures(case=case, command="dagster-daemon run", partitions=deposit.runs,
                       shape=list(deposit.shape))
@@ -471,6 +472,7 @@ def run_history(args, code: Path) -> list[Figures]:
                         "CRYOET_PRODUCTION_DB_URL": f"sqlite:///{out / 'staging.db'}",
                         "CRYOET_S3_ENDPOINT_URL": "",
                         "CRYOET_STAGING_HTTPS_PREFIX": "",
+                        "CRYOET_PRODUCTION_HTTPS_PREFIX": "",
                     }  # as `cryoet-assets ingest` sets them (cli.run_ingest)
                     results += time_ticks(args, out, deposit, code, case=f"history {name}",
                                           settings=settings)

@@ -1,4 +1,4 @@
-"""The `cryoet-assets` console script: demo, ingest and validate-config."""
+"""The `cryoet-assets` console script: demo, ingest, promote and validate-config."""
 
 from __future__ import annotations
 
@@ -35,6 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--dagster-home", type=Path, help=f"Dagster instance folder (default: $DAGSTER_HOME or "
                                                           f"./{DEFAULT_HOME}/dagster_home)")
 
+    promote = commands.add_parser(
+        "promote", help="copy validated partitions from staging to the production bucket and database"
+    )
+    promote.add_argument("--staging", required=True, help="staging bucket: folder, file:// or s3://bucket/prefix")
+    promote.add_argument("--production", required=True, help="production bucket: folder, file:// or s3://...")
+    promote.add_argument("--db", required=True, help="staging portal database, a SQLAlchemy URL")
+    promote.add_argument("--production-db", required=True, help="production portal database, a SQLAlchemy URL")
+    promote.add_argument("--dataset", action="append", default=[], metavar="ID",
+                         help="promote this dataset, its depositions and its runs (repeatable)")
+    promote.add_argument("--deposition", action="append", default=[], metavar="ID",
+                         help="promote this deposition (repeatable); with neither option, every dataset")
+    promote.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    promote.add_argument("--staging-https-prefix", default="", help="public URL of the staging bucket's root")
+    promote.add_argument("--production-https-prefix", default="",
+                         help="public URL of the production bucket's root, written to promoted rows")
+    promote.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
+    promote.add_argument("--dagster-home", type=Path, help="the Dagster instance the staging partitions were "
+                                                           f"ingested on (default: as for ingest)")
+
     validate = commands.add_parser("validate-config", help="validate ingestion configs offline")
     validate.add_argument("files", nargs="+", type=Path)
 
@@ -43,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         return validate_config(args.files)
     if args.command == "demo":
         return run_demo(args.root, workers=args.workers)
+    if args.command == "promote":
+        for option in ("staging_https_prefix", "production_https_prefix"):
+            value = getattr(args, option)
+            if value and not value.startswith(("https://", "http://")):
+                promote.error(f"--{option.replace('_', '-')} {value!r} must start with https:// or http://")
+        return run_promote(args)
     https_prefix = args.staging_https_prefix
     if https_prefix and not https_prefix.startswith(("https://", "http://")):
         ingest.error(f"--staging-https-prefix {https_prefix!r} must start with https:// or http://")
@@ -125,14 +150,64 @@ def run_ingest(args: argparse.Namespace) -> int:
     return _run(settings, home=home, ui_dir=None, workers=args.workers)
 
 
-def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
-    from importlib.resources import files
-
+def run_promote(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from cryoet_assets.defs.resources import forget_connections
-    from cryoet_assets.runner import Display, ingest, workspace_yaml
-    from cryoet_assets.summary import print_summary
+    from cryoet_assets.defs.resources import PortalDatabase, PortalStorage, forget_connections
+    from cryoet_assets.lib.paths import STATE_PREFIX
+    from cryoet_assets.promote import describe, promote, promotion_targets
+    from cryoet_assets.runner import Settings
+
+    settings = Settings(
+        # Promotion reads no config and no deposit; the resources still name a folder for each.
+        configs_url=f"{args.staging.rstrip('/')}/{STATE_PREFIX}/configs",
+        deposit_url=args.staging,
+        staging_url=args.staging,
+        production_url=args.production,
+        staging_db_url=args.db,
+        production_db_url=args.production_db,
+        s3_endpoint_url=args.s3_endpoint_url,
+        staging_https_prefix=args.staging_https_prefix.rstrip("/"),
+        production_https_prefix=args.production_https_prefix.rstrip("/"),
+    )
+    home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
+    if not (home / "dagster.yaml").exists():
+        print(f"{home}: no Dagster instance here; promote reads the check results of the instance the data "
+              "was ingested on (give --dagster-home)", file=sys.stderr)
+        return 1
+    _prepare_home(home, settings)
+    storage = PortalStorage(configs_url=settings.configs_url, deposit_url=settings.deposit_url,
+                            staging_url=settings.staging_url, production_url=settings.production_url,
+                            s3_endpoint_url=settings.s3_endpoint_url,
+                            staging_https_prefix=settings.staging_https_prefix,
+                            production_https_prefix=settings.production_https_prefix)
+    database = PortalDatabase(staging_url=settings.staging_db_url, production_url=settings.production_db_url)
+    verb = "Would promote" if args.dry_run else "Promoting"
+    print(f"{verb} from {storage.staging().uri('')} to {storage.production().uri('')} "
+          f"(database {settings.production_db_url})")
+    with dg.DagsterInstance.get() as instance:
+        targets = promotion_targets(instance, storage, datasets=args.dataset, depositions=args.deposition)
+        if not targets:
+            print("  nothing to promote: this instance has ingested no dataset")
+        results = promote(instance, storage, database, targets, dry_run=args.dry_run,
+                          on_result=lambda result: print(describe(result, dry_run=args.dry_run), flush=True))
+        forget_connections()
+    done = [result for result in results if result.promoted]
+    refused = len(results) - len(done)
+    print(f"{len(done)} partition{'s' * (len(done) != 1)} {'can be ' if args.dry_run else ''}promoted, "
+          f"{refused} refused: {sum(r.copied for r in done)} objects "
+          f"({sum(r.copied_bytes for r in done) / 1e6:.1f} MB) {'to copy' if args.dry_run else 'copied'}, "
+          f"{sum(r.unchanged for r in done)} unchanged, {sum(r.deleted for r in done)} "
+          f"{'to delete' if args.dry_run else 'deleted'}")
+    return 1 if refused else 0
+
+
+def _prepare_home(home: Path, settings) -> Path:
+    """Make `home` a Dagster instance folder (the embedded default's dagster.yaml unless it has one) and export
+    it and the settings for the definitions' resources."""
+    from importlib.resources import files
+
+    from cryoet_assets.runner import workspace_yaml
 
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -144,6 +219,18 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
         workspace.write_text(workspace_yaml())
     os.environ["DAGSTER_HOME"] = str(home)
     settings.apply()
+    return home
+
+
+def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
+    import dagster as dg
+
+    from cryoet_assets.defs.resources import forget_connections
+    from cryoet_assets.runner import Display, ingest
+    from cryoet_assets.summary import print_summary
+
+    home = _prepare_home(home, settings)
+    workspace = home / "workspace.yaml"
     display = TerminalDisplay() if sys.stdout.isatty() else Display()
     with dg.DagsterInstance.get() as instance:
         print(f"Dagster instance: {home}")

@@ -50,6 +50,7 @@ class Settings:
     production_db_url: str
     s3_endpoint_url: str = ""
     staging_https_prefix: str = ""
+    production_https_prefix: str = ""
 
     @classmethod
     def embedded(cls, root: Path) -> Settings:
@@ -74,6 +75,7 @@ class Settings:
             "CRYOET_PRODUCTION_DB_URL": self.production_db_url,
             "CRYOET_S3_ENDPOINT_URL": self.s3_endpoint_url,
             "CRYOET_STAGING_HTTPS_PREFIX": self.staging_https_prefix,
+            "CRYOET_PRODUCTION_HTTPS_PREFIX": self.production_https_prefix,
         }
 
     def apply(self) -> None:

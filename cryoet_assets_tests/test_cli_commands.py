@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,9 @@ from sqlalchemy import create_engine, text
 
 from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets_tests.console import SCRIPT, run
 
-SCRIPT = Path(sys.executable).parent / "cryoet-assets"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
-    return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_demo_ingests_everything_and_says_where_to_look(tmp_path):

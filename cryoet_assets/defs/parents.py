@@ -14,13 +14,13 @@ def require_parent(database: PortalDatabase, table: str, key: dict, *, attempt: 
     from cryoet_assets.lib.db.sync import row_exists
 
     if not row_exists(database.staging(), table, key):
-        raise _retry(database, attempt) from LookupError(
+        raise retry_step(database, attempt) from LookupError(
             f"{table} {key} has no row in the staging database yet: its partition has not been loaded "
             "or its checks failed"
         )
 
 
-def _retry(database: PortalDatabase, attempt: int) -> dg.RetryRequested:
+def retry_step(database: PortalDatabase, attempt: int) -> dg.RetryRequested:
     """Retry the step after 1, 2, 4 … seconds, at most `parent_wait_seconds`, `parent_wait_retries` times."""
     return dg.RetryRequested(
         max_retries=database.parent_wait_retries,
@@ -43,7 +43,7 @@ def published_depositions(
     found = {dep: staging.exists(deposition_metadata_path(dep)) for dep in deposition_ids if dep is not None}
     missing = sorted(str(dep) for dep, exists in found.items() if not exists)
     if missing and attempt < database.parent_wait_retries:
-        raise _retry(database, attempt) from LookupError(
+        raise retry_step(database, attempt) from LookupError(
             f"deposition {', '.join(missing)} has no published metadata in staging yet"
         )
     return found

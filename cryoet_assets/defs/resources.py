@@ -24,6 +24,7 @@ class PortalStorage(dg.ConfigurableResource):
     production_url: str
     s3_endpoint_url: str = ""
     staging_https_prefix: str = ""
+    production_https_prefix: str = ""
 
     def configs(self) -> Bucket:
         return _bucket(self.configs_url, self.s3_endpoint_url)
@@ -51,12 +52,16 @@ class PortalStorage(dg.ConfigurableResource):
 
     def s3_root(self) -> str:
         """Root URI of the staging bucket for the database's s3 columns (`file://` for a local folder)."""
-        uri = self.staging().uri("")
-        return uri if "://" in uri else Path(uri).as_uri()
+        return _root_uri(self.staging())
 
     def https_root(self) -> str:
         """Public URL of the staging bucket's root (its URI when no HTTPS front is configured)."""
         return self.staging_https_prefix or self.s3_root()
+
+    def production_prefixes(self) -> dict[str, str]:
+        """{staging root: production root} for the s3 and https columns of promoted rows."""
+        s3_root = _root_uri(self.production())
+        return {self.s3_root(): s3_root, self.https_root(): self.production_https_prefix or s3_root}
 
 
 class PortalDatabase(dg.ConfigurableResource):
@@ -72,6 +77,11 @@ class PortalDatabase(dg.ConfigurableResource):
 
     def production(self) -> Engine:
         return _engine(self.production_url)
+
+
+def _root_uri(bucket: Bucket) -> str:
+    uri = bucket.uri("")
+    return uri if "://" in uri else Path(uri).as_uri()
 
 
 def forget_connections() -> None:

@@ -1,0 +1,172 @@
+"""In-process promotion for the `promote` command: the promotion jobs executed partition by partition, parents
+first, or (dry run) the same gate and plans computed without changing anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+
+@dataclass
+class PartitionPromotion:
+    """What promoting one partition did (or, in a dry run, would do); `reason` says why it was refused."""
+
+    level: str
+    partition_key: str
+    promoted: bool
+    copied: int = 0
+    copied_bytes: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    excluded: int = 0
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def row_counts(self) -> dict[str, int]:
+        totals = {"inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        for counts in self.rows.values():
+            for name in totals:
+                totals[name] += counts.get(name, 0)
+        return totals
+
+
+def promotion_targets(
+    instance: dg.DagsterInstance, storage, *, datasets: Sequence[str], depositions: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(level, partition key) pairs to promote, parents first: each dataset's depositions (from its ingestion
+    plan), the dataset and its acquisition runs, and the depositions asked for. No dataset and no deposition
+    given means every dataset the instance has ingested."""
+    from cryoet_assets.defs.ingestion import load_plan
+    from cryoet_assets.defs.partitions import datasets as dataset_partitions
+
+    chosen = list(datasets)
+    if not datasets and not depositions:
+        chosen = sorted(instance.get_dynamic_partitions(dataset_partitions.name))
+    by_level: dict[str, list[str]] = {"deposition": list(dict.fromkeys(depositions)), "dataset": [],
+                                      "acquisition_run": []}
+    for dataset_id in dict.fromkeys(chosen):
+        try:
+            plan = load_plan(storage, dataset_id)
+        except dg.Failure:
+            by_level["dataset"].append(dataset_id)  # refused below: it was never planned
+            continue
+        for deposition in plan.depositions:
+            if str(deposition.id) not in by_level["deposition"]:
+                by_level["deposition"].append(str(deposition.id))
+        by_level["dataset"].append(dataset_id)
+        by_level["acquisition_run"].extend(run.partition_key for run in plan.runs)
+    return [(level, key) for level in ("deposition", "dataset", "acquisition_run") for key in by_level[level]]
+
+
+def promote(
+    instance: dg.DagsterInstance,
+    storage,
+    database,
+    targets: Sequence[tuple[str, str]],
+    *,
+    dry_run: bool = False,
+    on_result: Callable[[PartitionPromotion], None] = lambda result: None,
+) -> list[PartitionPromotion]:
+    """Promote each target, parents first; a partition whose dataset was refused is refused too.
+
+    Not a dry run: each partition is one run of its level's promotion job on `instance`, so the production
+    assets, their metadata and lineage are recorded as in the UI. Dry run: the same gate, object plan and row
+    comparison, and nothing written anywhere (no run either).
+    """
+    from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
+    from cryoet_assets.definitions import promotions
+    from cryoet_assets.lib.keys import parse_acquisition_run_key
+
+    by_level = {promotion.level: promotion for promotion in promotions}
+    partitions = {"deposition": depositions, "dataset": datasets, "acquisition_run": acquisition_runs}
+    refused_datasets: set[str] = set()
+    results = []
+    for level, key in targets:
+        promotion = by_level[level]
+        dataset_id = parse_acquisition_run_key(key)[0] if level == "acquisition_run" else key
+        if not instance.has_dynamic_partition(partitions[level].name, key):
+            result = PartitionPromotion(level, key, False, reason="this instance has never ingested it")
+        elif level == "acquisition_run" and dataset_id in refused_datasets:
+            result = PartitionPromotion(level, key, False, reason=f"its dataset {dataset_id} was not promoted")
+        elif dry_run:
+            result = _dry_run(instance, promotion, key, storage, database)
+        else:
+            result = _run(instance, promotion, key)
+        if level == "dataset" and not result.promoted:
+            refused_datasets.add(key)
+        results.append(result)
+        on_result(result)
+    return results
+
+
+def _run(instance: dg.DagsterInstance, promotion, key: str) -> PartitionPromotion:
+    from cryoet_assets.runner import execute
+
+    outcome = execute(instance, job_name=promotion.job_name, partition_key=key)
+    if not outcome.success:
+        return PartitionPromotion(promotion.level, key, False, reason=outcome.error or "the promotion run failed")
+    files = _latest_metadata(instance, promotion.files_key, key)
+    rows = _latest_metadata(instance, promotion.rows_key, key)
+    return PartitionPromotion(
+        promotion.level, key, True,
+        copied=files["copied"].value,
+        copied_bytes=files["copied_bytes"].value,
+        unchanged=files["unchanged"].value,
+        deleted=files["deleted"].value,
+        excluded=files["excluded"].value,
+        rows=rows["row_counts"].value,
+        warnings=list(files["warnings"].value) if "warnings" in files else [],
+    )
+
+
+def _latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
+    ).records
+    return dict(records[0].asset_materialization.metadata)
+
+
+def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, database) -> PartitionPromotion:
+    from cryoet_assets.defs.promotion import evaluate_gate
+    from cryoet_assets.families import partition_rows
+    from cryoet_assets.lib.db.sync import SyncError
+    from cryoet_assets.lib.promotion.objects import partition_scope, plan_objects
+    from cryoet_assets.lib.promotion.rows import MissingParentError, promote_rows
+
+    gate = evaluate_gate(instance, promotion, key)
+    if not gate.passed:
+        return PartitionPromotion(promotion.level, key, False, reason="; ".join(gate.refusals))
+    plan = plan_objects(storage.staging(), storage.production(), partition_scope(promotion.level, key))
+    summary = plan.summary()
+    result = PartitionPromotion(
+        promotion.level, key, True, copied=summary["copy"], copied_bytes=summary["copy_bytes"],
+        unchanged=summary["unchanged"], deleted=summary["delete"], excluded=summary["excluded"],
+        warnings=gate.warnings,
+    )
+    try:
+        report = promote_rows(database.staging(), database.production(), partition_rows(promotion.level, key),
+                              prefixes=storage.production_prefixes(), dry_run=True)
+        result.rows = report.as_dict()
+    except MissingParentError as exc:
+        result.warnings.append(f"rows wait for their parents: {exc}")
+    except SyncError as exc:
+        result.promoted, result.reason = False, str(exc)
+    return result
+
+
+def describe(result: PartitionPromotion, *, dry_run: bool = False) -> str:
+    """One line: level, partition, and what was (would be) copied, kept, deleted and loaded, or why not."""
+    head = f"  {result.level:<16} {result.partition_key:<24}"
+    if not result.promoted:
+        return f"{head} REFUSED: {result.reason}"
+    verb = "would copy" if dry_run else "copied"
+    rows = result.row_counts()
+    line = (f"{head} {verb} {result.copied} ({result.copied_bytes / 1e6:.1f} MB), unchanged {result.unchanged}, "
+            f"{'would delete' if dry_run else 'deleted'} {result.deleted}")
+    if result.rows:
+        line += (f"; rows inserted {rows['inserted']}, updated {rows['updated']}, unchanged {rows['unchanged']}, "
+                 f"deleted {rows['deleted']}")
+    return line + "".join(f"\n      warning: {warning}" for warning in result.warnings)

@@ -1,0 +1,115 @@
+"""Promotion as a curator runs it: `ingest`, then `promote` to a production bucket and database."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from cryoet_assets.lib.demo import write_demo
+from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets_tests.console import run
+
+FAILING_RUN = "20999/TS_002/"
+
+
+def table_rows(url: str) -> dict[str, dict[int, dict]]:
+    """Every row of every portal table, by table and id."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
+            return {
+                table: {row["id"]: dict(row) for row in connection.execute(text(f"select * from {table}")).mappings()}
+                for table in tables
+            }
+    finally:
+        engine.dispose()
+
+
+def portal_objects(bucket) -> dict[str, bytes]:
+    return {info.key: bucket.read_bytes(info.key) for info in bucket.list("")}
+
+
+@pytest.fixture
+def ingested(tmp_path: Path):
+    """The demo deposit ingested through the CLI, with TS_002's voxel spacing (40.5 Å) failing its check."""
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t10.012", "TS_002\t40.5")
+    deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
+    ingest = ["ingest", "--config", str(tmp_path / "incoming" / demo.config_key), "--deposit", deposit.uri(""),
+              "--staging", str(tmp_path / "staging"), "--db", f"sqlite:///{tmp_path / 'staging.db'}",
+              "--dagster-home", str(tmp_path / "home"), "--workers", "1"]
+    result = run(ingest, cwd=tmp_path)
+    assert result.returncode == 1 and "20999__TS_002" in result.stdout, result.stdout + result.stderr
+    promote = ["promote", "--staging", str(tmp_path / "staging"), "--production", str(tmp_path / "production"),
+               "--db", f"sqlite:///{tmp_path / 'staging.db'}",
+               "--production-db", f"sqlite:///{tmp_path / 'production.db'}",
+               "--production-https-prefix", "https://files.example.org", "--dagster-home", str(tmp_path / "home")]
+    return tmp_path, deposit, ingest, promote
+
+
+def test_promote_copies_exactly_the_passing_partitions_and_their_rows(ingested):
+    tmp_path, deposit, ingest, promote = ingested
+    staging, production = open_bucket(str(tmp_path / "staging")), open_bucket(str(tmp_path / "production"))
+
+    dry = run([*promote, "--dry-run"], cwd=tmp_path)
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "Would promote" in dry.stdout and "20999__TS_003" in dry.stdout
+    assert not (tmp_path / "production").exists() and not (tmp_path / "production.db").exists()
+
+    first = run(promote, cwd=tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    refused = [line for line in first.stdout.splitlines() if "REFUSED" in line]
+    assert len(refused) == 1 and "20999__TS_002" in refused[0] and "voxel_spacings_valid" in refused[0]
+    assert "4 partitions promoted, 1 refused" in first.stdout
+
+    expected = {key: data for key, data in portal_objects(staging).items()
+                if not key.startswith(("_cryoet_assets/", FAILING_RUN))}
+    assert portal_objects(production) == expected
+    assert any(key.endswith(".zarr/.zattrs") for key in expected)
+
+    staged, promoted = table_rows(f"sqlite:///{tmp_path / 'staging.db'}"), table_rows(
+        f"sqlite:///{tmp_path / 'production.db'}")
+    staging_root = (tmp_path / "staging").as_uri()
+    production_roots = {"s3": (tmp_path / "production").as_uri(), "https": "https://files.example.org"}
+    for table, rows in staged.items():
+        assert promoted[table].keys() == rows.keys(), table  # the same rows, under staging's ids
+        for row_id, row in rows.items():
+            # s3 columns name the production bucket; the others (https, key photo URLs) its public URL.
+            moved = {
+                name: value.replace(staging_root, production_roots["s3" if name.startswith("s3_") else "https"])
+                if isinstance(value, str) else value
+                for name, value in row.items()
+            }
+            assert promoted[table][row_id] == moved, (table, row_id)
+    [mrc] = {row["https_mrc_file"] for row in promoted["tomogram"].values() if "TS_003" in row["https_mrc_file"]}
+    assert mrc == "https://files.example.org/20999/TS_003/Reconstructions/VoxelSpacing10.012/Tomograms/100/TS_003.mrc"
+    assert sorted(row["name"] for row in promoted["run"].values()) == ["TS_001", "TS_003"]
+
+    again = run(promote, cwd=tmp_path)
+    assert "4 partitions promoted, 1 refused: 0 objects (0.0 MB) copied" in again.stdout, again.stdout
+    assert table_rows(f"sqlite:///{tmp_path / 'production.db'}") == promoted
+    assert portal_objects(production) == expected
+
+
+def test_a_changed_tomogram_is_the_only_thing_promoted_again(ingested):
+    tmp_path, deposit, ingest, promote = ingested
+    assert "4 partitions promoted" in run(promote, cwd=tmp_path).stdout
+    production = open_bucket(str(tmp_path / "production"))
+    before = {info.key: info.etag for info in production.list("")}
+
+    source = "lab_uploads/demo/runs/TS_003/TS_003.mrc"
+    data = bytearray(deposit.read_bytes(source))
+    data[-4:] = b"\x00\x00\x80\x3f"  # the last voxel becomes 1.0
+    deposit.write_bytes(source, bytes(data))
+    deposit.write_bytes("lab_uploads/demo/_DONE", b"again")
+    assert "20999__TS_003" in run(ingest, cwd=tmp_path).stdout
+
+    second = run(promote, cwd=tmp_path)
+    after = {info.key: info.etag for info in production.list("")}
+    changed = sorted(key for key in after if before.get(key) != after[key])
+    assert changed, second.stdout
+    assert all(key.startswith("20999/TS_003/Reconstructions/VoxelSpacing10.012/") for key in changed), changed
+    assert any(key.endswith("TS_003.mrc") for key in changed)
+    assert after.keys() == before.keys()
