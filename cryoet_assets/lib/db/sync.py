@@ -103,7 +103,7 @@ def apply_rowset(engine: Engine, rowset: RowSet) -> SyncReport:
     report = SyncReport()
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
-            _enforce_sqlite_foreign_keys(connection)
+            enforce_sqlite_foreign_keys(connection)
         with connection.begin():
             upserted: dict[str, set[Any]] = {}
             for row in rowset.rows:
@@ -111,27 +111,29 @@ def apply_rowset(engine: Engine, rowset: RowSet) -> SyncReport:
                     pk = _upsert(connection, row, report)
                 except Exception as exc:
                     where = f"{row.table} {_describe_key(row)}"
-                    raise SyncError(f"upsert into {where} failed: {_reason(exc)}") from exc
+                    raise SyncError(f"upsert into {where} failed: {error_reason(exc)}") from exc
                 upserted.setdefault(row.table, set()).add(pk)
             for prune in rowset.prunes:
                 try:
                     deleted = _prune(connection, prune, upserted.get(prune.table, set()))
                 except Exception as exc:
                     raise SyncError(
-                        f"prune of {prune.table} where {dict(prune.scope)!r} failed: {_reason(exc)}"
+                        f"prune of {prune.table} where {dict(prune.scope)!r} failed: {error_reason(exc)}"
                     ) from exc
                 report._table(prune.table).deleted += deleted
     return report
 
 
-def _reason(exc: Exception) -> str:
+def error_reason(exc: Exception) -> str:
+    """One line saying why `exc` happened, without the SQL statement and parameters."""
     # A driver error's own message is short; SQLAlchemy's wrapper appends the whole statement and parameters.
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         return f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
     return str(exc)
 
 
-def _enforce_sqlite_foreign_keys(connection: Connection) -> None:
+def enforce_sqlite_foreign_keys(connection: Connection) -> None:
+    """Enforce SQLite foreign keys on `connection` (outside a transaction); SyncError if they stay off."""
     # Without this, ON DELETE CASCADE and foreign key checks silently do nothing on SQLite.
     connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     enabled = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
@@ -143,7 +145,11 @@ def _enforce_sqlite_foreign_keys(connection: Connection) -> None:
         )
 
 
-def _table(name: str) -> Table:
+def synced_table(name: str) -> Table:
+    """The table model `name` on the shared declarative base.
+
+    Raises ValueError for a table not loaded onto `Base.metadata` or one without a single-column primary key.
+    """
     try:
         table = Base.metadata.tables[name]
     except KeyError:
@@ -153,7 +159,8 @@ def _table(name: str) -> Table:
     return table
 
 
-def _pk(table: Table) -> Column[Any]:
+def primary_key_column(table: Table) -> Column[Any]:
+    """The single primary key column of a table that `synced_table` accepted."""
     return next(iter(table.primary_key.columns))
 
 
@@ -162,18 +169,19 @@ def natural_key(table_name: str) -> tuple[str, ...]:
 
     Raises ValueError for an unknown table or a table model that declares none.
     """
-    key = _table(table_name).info.get("natural_key")
+    key = synced_table(table_name).info.get("natural_key")
     if not key:
         raise ValueError(f"table {table_name!r} declares no natural key in its table model")
     return tuple(key)
 
 
 def _describe_key(row: Row) -> str:
-    names = _table(row.table).info.get("natural_key", ()) if row.table in Base.metadata.tables else ()
+    names = synced_table(row.table).info.get("natural_key", ()) if row.table in Base.metadata.tables else ()
     return repr({name: row.values.get(name) for name in names})
 
 
-def _check_columns(table: Table, names: Iterable[str], *, what: str) -> None:
+def check_columns(table: Table, names: Iterable[str], *, what: str) -> None:
+    """ValueError naming `what` and the columns among `names` that `table` does not have."""
     unknown = sorted(set(names) - set(table.c.keys()))
     if unknown:
         raise ValueError(f"{what} names columns {unknown} that table {table.name} does not have")
@@ -196,25 +204,26 @@ def _resolve(connection: Connection, values: Mapping[str, Any]) -> dict[str, Any
 
 def _lookup(connection: Connection, ref: Ref) -> Any | None:
     """Primary key of the row `ref` designates, or None if there is no such row."""
-    table = _table(ref.table)
-    _check_columns(table, ref.key, what=repr(ref))
+    table = synced_table(ref.table)
+    check_columns(table, ref.key, what=repr(ref))
     key = _resolve(connection, ref.key)
     if key is None:
         return None
-    matches = connection.execute(select(_pk(table)).where(_matches(table, key)).limit(2)).scalars().all()
+    query = select(primary_key_column(table)).where(null_safe_match(table, key)).limit(2)
+    matches = connection.execute(query).scalars().all()
     if len(matches) > 1:
         raise LookupError(f"{ref!r} matches more than one row")
     return matches[0] if matches else None
 
 
-def _matches(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
+def null_safe_match(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
     """NULL-safe equality of every given column."""
     return and_(*(table.c[name].is_(None) if v is None else table.c[name] == v for name, v in values.items()))
 
 
 def _upsert(connection: Connection, row: Row, report: SyncReport) -> Any:
-    table = _table(row.table)
-    _check_columns(table, row.values, what=f"row of {row.table}")
+    table = synced_table(row.table)
+    check_columns(table, row.values, what=f"row of {row.table}")
     key_names = natural_key(row.table)
     missing = [name for name in key_names if name not in row.values]
     if missing:
@@ -224,17 +233,17 @@ def _upsert(connection: Connection, row: Row, report: SyncReport) -> Any:
         refs = [v for v in row.values.values() if isinstance(v, Ref) and _lookup(connection, v) is None]
         raise LookupError(f"{refs[0]!r} matches no row")
     key = {name: values[name] for name in key_names}
-    existing = connection.execute(select(table).where(_matches(table, key)).limit(2)).mappings().all()
+    existing = connection.execute(select(table).where(null_safe_match(table, key)).limit(2)).mappings().all()
     counts = report._table(row.table)
     if len(existing) > 1:
         raise LookupError(f"natural key {key!r} matches more than one existing row")
-    pk_column = _pk(table)
+    pk_column = primary_key_column(table)
     if not existing:
         result = connection.execute(insert(table).values(values))
         counts.inserted += 1
         return result.inserted_primary_key[0]
     current = existing[0]
-    changes = {name: v for name, v in values.items() if not _same(current[name], v)}
+    changes = {name: v for name, v in values.items() if not same_value(current[name], v)}
     if changes:
         connection.execute(update(table).where(pk_column == current[pk_column.name]).values(changes))
         counts.updated += 1
@@ -243,7 +252,12 @@ def _upsert(connection: Connection, row: Row, report: SyncReport) -> Any:
     return current[pk_column.name]
 
 
-def _same(stored: Any, new: Any) -> bool:
+def same_value(stored: Any, new: Any) -> bool:
+    """Whether a stored column value equals a new one.
+
+    NULL equals only NULL, floats are compared to 1e-12 relative, timestamps as UTC instants (SQLite returns
+    aware timestamps naive, in UTC).
+    """
     if stored is None or new is None:
         return stored is None and new is None
     if isinstance(stored, datetime.datetime) and isinstance(new, datetime.datetime):
@@ -264,19 +278,20 @@ def _utc_naive(value: datetime.datetime) -> datetime.datetime:
 
 
 def _prune(connection: Connection, prune: Prune, upserted: set[Any]) -> int:
-    table = _table(prune.table)
-    pk_column = _pk(table)
-    _check_columns(table, prune.scope, what=f"prune scope of {prune.table}")
+    table = synced_table(prune.table)
+    pk_column = primary_key_column(table)
+    check_columns(table, prune.scope, what=f"prune scope of {prune.table}")
     scope = _resolve(connection, prune.scope)
     if scope is None:
         return 0  # the scope's parent does not exist, so nothing lies in it
     retained = set(upserted)
     for kept in prune.keep:
-        _check_columns(table, kept, what=f"prune keep of {prune.table}")
+        check_columns(table, kept, what=f"prune keep of {prune.table}")
         kept_key = _resolve(connection, kept)
         if kept_key is not None:
-            retained.update(connection.execute(select(pk_column).where(_matches(table, kept_key))).scalars())
-    in_scope = connection.execute(select(pk_column).where(_matches(table, scope))).scalars().all()
+            kept_rows = select(pk_column).where(null_safe_match(table, kept_key))
+            retained.update(connection.execute(kept_rows).scalars())
+    in_scope = connection.execute(select(pk_column).where(null_safe_match(table, scope))).scalars().all()
     stale = [pk for pk in in_scope if pk not in retained]
     for start in range(0, len(stale), DELETE_BATCH):
         connection.execute(delete(table).where(pk_column.in_(stale[start : start + DELETE_BATCH])))
