@@ -148,7 +148,7 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
     )
     try:
         report = promote_rows(database.staging(), database.production(), partition_rows(promotion.level, key),
-                              prefixes=storage.production_prefixes(), dry_run=True)
+                              **storage.production_prefixes(), dry_run=True)
         result.rows = report.as_dict()
     except MissingParentError as exc:
         result.warnings.append(f"rows wait for their parents: {exc}")

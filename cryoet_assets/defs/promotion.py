@@ -227,7 +227,7 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
     staging_db, production_db = database.staging(), database.production()
     try:
         # Parents (and id conflicts) are checked before any object is copied.
-        promote_rows(staging_db, production_db, rows, prefixes=prefixes, dry_run=True)
+        promote_rows(staging_db, production_db, rows, **prefixes, dry_run=True)
     except MissingParentError as exc:
         raise retry_step(database, context.retry_number) from exc
     except SyncError as exc:
@@ -254,7 +254,7 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
     yield dg.MaterializeResult(
         asset_key=promotion.files_key, data_version=version, metadata=_files_metadata(plan, report, gate, production)
     )
-    sync = promote_rows(staging_db, production_db, rows, prefixes=prefixes)
+    sync = promote_rows(staging_db, production_db, rows, **prefixes)
     yield dg.MaterializeResult(
         asset_key=promotion.rows_key,
         data_version=version,

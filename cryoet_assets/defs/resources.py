@@ -58,10 +58,14 @@ class PortalStorage(dg.ConfigurableResource):
         """Public URL of the staging bucket's root (its URI when no HTTPS front is configured)."""
         return self.staging_https_prefix or self.s3_root()
 
-    def production_prefixes(self) -> dict[str, str]:
-        """{staging root: production root} for the s3 and https columns of promoted rows."""
+    def production_prefixes(self) -> dict[str, dict[str, str]]:
+        """`promote_rows` keyword arguments: {staging root: production root} for the https columns (`prefixes`)
+        and the s3 columns (`s3_prefixes`) of promoted rows."""
         s3_root = _root_uri(self.production())
-        return {self.s3_root(): s3_root, self.https_root(): self.production_https_prefix or s3_root}
+        return {
+            "prefixes": {self.https_root(): self.production_https_prefix or s3_root},
+            "s3_prefixes": {self.s3_root(): s3_root},
+        }
 
 
 class PortalDatabase(dg.ConfigurableResource):

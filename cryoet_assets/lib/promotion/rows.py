@@ -94,6 +94,10 @@ class RowConflict:
         )
 
 
+class MissingParentError(SyncError):
+    """A promoted row refers to a row outside its scope (its dataset, a deposition) that production lacks yet."""
+
+
 class RowConflictError(SyncError):
     """Production holds a row with the same natural key under another id (or a staging row's id for another
     row); nothing was changed.
@@ -115,6 +119,7 @@ def promote_rows(
     scope: RowScope,
     *,
     prefixes: Mapping[str, str] = MappingProxyType({}),
+    s3_prefixes: Mapping[str, str] | None = None,
     dry_run: bool = False,
 ) -> SyncReport:
     """Make production's rows of `scope` equal staging's, ids included, in one production transaction.
@@ -128,17 +133,20 @@ def promote_rows(
 
     `prefixes` maps staging roots to production roots (`{"s3://staging": "s3://production"}`): every string
     value that starts with a key has it replaced by its value, the longest matching key winning, so production
-    rows point at production files. With `dry_run`, the same report is computed and everything rolled back.
+    rows point at production files. When `s3_prefixes` is given, it replaces `prefixes` for the columns named
+    `s3_*` (the portal's bucket URIs, facts §5; the other columns hold public https URLs), so the two kinds of
+    column can be told apart even when staging's s3 and https roots are the same. With `dry_run`, the same report is computed and everything rolled back.
 
     Returns the counts of every table of the scope (and of tables deleted from by cascade).
     Raises ValueError for a scope naming unknown tables or a table without a foreign key into the scope;
     RowConflictError if production holds a row of the scope's natural key under another id; SyncError if a
     row refers to a row outside the scope that production does not hold ("dataset 10001 is not in the
-    production database; promote it first"), or for any database error, which rolls everything back.
+    production database; promote it first": MissingParentError), or for any database error, which rolls everything back.
     """
     layout = _ScopeLayout.of(scope)
     rewrites = _prefix_rewrites(prefixes)
-    staged = _read_staging(staging, layout, rewrites)
+    s3_rewrites = rewrites if s3_prefixes is None else _prefix_rewrites(s3_prefixes)
+    staged = _read_staging(staging, layout, rewrites, s3_rewrites)
     report = SyncReport({name: TableCounts() for name in (table.name for table in layout.order)})
     with production.connect() as connection:
         if connection.dialect.name == "sqlite":
@@ -198,7 +206,10 @@ class _ScopeLayout:
         return cls(scope, order, links)
 
 
-def _read_staging(staging: Engine, layout: _ScopeLayout, rewrites: Sequence[tuple[str, str]]) -> Rows:
+def _read_staging(
+    staging: Engine, layout: _ScopeLayout, rewrites: Sequence[tuple[str, str]],
+    s3_rewrites: Sequence[tuple[str, str]],
+) -> Rows:
     """The scope's staging rows as production should hold them (prefixes rewritten, timestamps in UTC)."""
     with staging.connect() as connection:
         if connection.dialect.name == "postgresql":
@@ -213,7 +224,8 @@ def _read_staging(staging: Engine, layout: _ScopeLayout, rewrites: Sequence[tupl
     for table in layout.order:
         for row in rows[table.name].values():
             for column in table.columns:
-                row[column.name] = _production_value(column, row[column.name], rewrites)
+                column_rewrites = s3_rewrites if column.name.startswith("s3_") else rewrites
+                row[column.name] = _production_value(column, row[column.name], column_rewrites)
     return rows
 
 
@@ -314,7 +326,7 @@ def _check_outside_parents(connection: Connection, layout: _ScopeLayout, staged:
             f"{'it' if one else 'them'})"
         )
     if problems:
-        raise SyncError("; ".join(problems))
+        raise MissingParentError("; ".join(problems))
 
 
 def _check_conflicts(connection: Connection, layout: _ScopeLayout, staged: Rows, current: Rows) -> None:
