@@ -1,11 +1,16 @@
-"""The `cryoet-assets` console script: demo, ingest, promote and validate-config."""
+"""The `cryoet-assets` console script: demo, ingest, promote, grant-deposit and validate-config."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 DEFAULT_HOME = ".cryoet-assets"
 WORKERS_HELP = ("acquisition runs executed at once, each in a process forked from this one "
@@ -57,9 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate-config", help="validate ingestion configs offline")
     validate.add_argument("files", nargs="+", type=Path)
 
+    grant = commands.add_parser(
+        "grant-deposit", help="let a data creator upload into one deposition's folder of an S3 deposit"
+    )
+    grant.add_argument("--deposit", required=True, help="deposit bucket: s3://bucket/prefix")
+    grant.add_argument("--deposition", required=True, type=_deposition_id,
+                       help="deposition id: the creator may upload into {prefix}/{deposition}/ only")
+    grant.add_argument("--expires", type=_expiry, default="7d",
+                       help="how long the access lasts: 7d, 12h or 30m (default and longest: 7d)")
+    grant.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
+
     args = parser.parse_args(argv)
     if args.command == "validate-config":
         return validate_config(args.files)
+    if args.command == "grant-deposit":
+        return run_grant_deposit(args, grant.error)
     if args.command == "demo":
         return run_demo(args.root, workers=args.workers)
     if args.command == "promote":
@@ -98,6 +115,53 @@ def validate_config(files: list[Path]) -> int:
             print(f"{path}: valid")
     print(f"{len(results) - bad} valid, {bad} invalid")
     return 1 if bad else 0
+
+
+def run_grant_deposit(args: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
+    """Issue and record a deposit grant, then print the presigned POST, the IAM policy and upload examples.
+
+    A bad or local `--deposit` goes to `error` (argparse's: usage, exit 2); S3 refusing the grant record
+    or missing credentials print the reason and return 1, with nothing recorded.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cryoet_assets.lib.deposit_access import DepositAccessError, grant_deposit, upload_instructions
+    from cryoet_assets.lib.storage import S3Bucket, open_bucket
+
+    try:
+        deposit = open_bucket(args.deposit, endpoint_url=args.s3_endpoint_url or None)
+    except ValueError as exc:
+        error(f"--deposit: {exc}")
+    if not isinstance(deposit, S3Bucket):
+        error(f"--deposit {args.deposit!r} is a local folder: presigned uploads and IAM policies need an S3 "
+              "bucket (s3://bucket/prefix)")
+    try:
+        issued = grant_deposit(deposit, args.deposition, args.expires)
+    except DepositAccessError as exc:
+        error(f"--deposit: {exc}")
+    except (BotoCoreError, ClientError) as exc:
+        print(f"{args.deposit}: cannot grant access to deposition {args.deposition}: {exc}", file=sys.stderr)
+        return 1
+    print(upload_instructions(issued))
+    return 0
+
+
+def _deposition_id(text: str) -> str:
+    from cryoet_assets.lib.deposit_access import DepositAccessError, check_deposition_id
+
+    try:
+        return check_deposition_id(text)
+    except DepositAccessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _expiry(text: str) -> timedelta:
+    from cryoet_assets.lib.deposit_access import DepositAccessError, parse_expiry
+
+    try:
+        return parse_expiry(text)
+    except DepositAccessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:

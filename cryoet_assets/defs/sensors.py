@@ -22,14 +22,33 @@ DATASET_TAG = "cryoet/dataset"
 @dg.sensor(job=dataset_plan_job, minimum_interval_seconds=DEPOSIT_INTERVAL_SECONDS,
            default_status=dg.DefaultSensorStatus.RUNNING)
 def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
-    """Plans every dataset whose ingestion config or deposit completion marker (`_DONE`) is new or changed."""
+    """Plans every dataset whose ingestion config or deposit completion marker (`_DONE`) is new or changed.
+
+    When the deposit bucket holds grant records (`cryoet-assets grant-deposit`), a config whose
+    `source_prefix` lies outside every granted folder is not planned, with a warning; it is looked at again
+    when it changes or when the granted folders do. Without grant records every config is planned.
+    """
     from cryoet_assets.lib.config.loader import ConfigError
+    from cryoet_assets.lib.deposit_access import granted_prefixes, grants_version, within_grants
     from cryoet_assets.lib.ingestion import config_objects, load_config_object
     from cryoet_assets.lib.plan import PlanError
     from cryoet_assets.lib.watch import WatchCursor, WatchedConfig, changed_configs, marker_version
 
     configs, deposit = storage.configs(), storage.deposit()
     cursor = WatchCursor.loads(context.cursor)
+    grants: list[list[str]] = []  # the granted folders, listed at most once per tick
+
+    def granted() -> list[str]:
+        if not grants:
+            grants.append(granted_prefixes(deposit))
+        return grants[0]
+
+    refused = [key for key, seen in cursor.configs.items() if seen.refused]
+    if refused:
+        version = grants_version(granted())
+        for key in refused:
+            if cursor.configs[key].refused != version:
+                del cursor.configs[key]  # the grants changed: judge the config again, as if new
     listed = config_objects(configs)
     changed, _ = changed_configs(listed, cursor, deposit=deposit)
     new_partitions: list[str] = []
@@ -38,6 +57,12 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
         try:
             loaded = load_config_object(configs, info.key)
             prefix = loaded.data["standardization_config"]["source_prefix"]
+            if granted() and not within_grants(prefix, granted()):
+                reason = _outside_grants(configs.uri(info.key), prefix, granted())
+                context.log.warning(reason)
+                cursor.configs[info.key] = WatchedConfig(etag=info.etag, error=reason[:2000],
+                                                         refused=grants_version(granted()))
+                continue
             marker = marker_version(deposit, prefix)
             dataset_ids = loaded.planner(deposit=deposit, output=storage.staging(), contributors=()).dataset_ids()
         except (ConfigError, PlanError, ValueError) as exc:
@@ -64,6 +89,15 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
         run_requests=requests,
         dynamic_partitions_requests=[datasets.build_add_request(new_partitions)] if new_partitions else [],
         cursor=cursor.dumps(),
+    )
+
+
+def _outside_grants(config_uri: str, source_prefix: str, granted: list[str], *, shown: int = 20) -> str:
+    listed = ", ".join(f"{prefix}/" for prefix in granted[:shown])
+    more = f" and {len(granted) - shown} more" if len(granted) > shown else ""
+    return (
+        f"{config_uri} is not planned: its source_prefix {source_prefix!r} lies outside every granted deposit "
+        f"folder ({listed}{more}). Grant it with `cryoet-assets grant-deposit` or correct the source_prefix."
     )
 
 

@@ -12,12 +12,17 @@ MARKER_NAME = "_DONE"
 
 @dataclass(frozen=True)
 class WatchedConfig:
-    """The version of a config and of its deposit's completion marker, as last seen."""
+    """The version of a config and of its deposit's completion marker, as last seen.
+
+    `refused` is the `grants_version` of the granted deposit folders when the config was not planned for
+    lying outside them ("" when it was not refused).
+    """
 
     etag: str
     marker: str = ""
     source_prefix: str = ""
     error: str = ""
+    refused: str = ""
 
     @property
     def version(self) -> str:

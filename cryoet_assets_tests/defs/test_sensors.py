@@ -132,3 +132,55 @@ def test_dataset_rollup_waits_for_every_run_then_asks_once(setup):
     [request] = ready.run_requests
     assert request.partition_key == "20999" and request.run_key.startswith("rollup:20999:")
     assert tick(dataset_rollup_sensor, instance, cursor=ready.cursor).run_requests == []
+
+
+def test_deposit_sensor_plans_only_configs_inside_granted_folders(tmp_path, monkeypatch, s3_bucket_url,
+                                                                   caplog):
+    import logging
+    from datetime import timedelta
+
+    from cryoet_assets.defs.resources import forget_connections
+    from cryoet_assets.lib.deposit_access import grant_deposit
+    from cryoet_assets.lib.watch import WatchCursor
+
+    deposit_url, endpoint = s3_bucket_url("deposits")
+    settings = Settings.embedded(tmp_path)
+    settings = Settings(**{**vars(settings), "deposit_url": deposit_url, "s3_endpoint_url": endpoint})
+    for key, value in settings.environment().items():
+        monkeypatch.setenv(key, value)
+    deposit = open_bucket(deposit_url, endpoint_url=endpoint)
+    demo = write_demo(deposit=deposit, configs=open_bucket(settings.configs_url))
+    config_uri = f"{settings.configs_url}/{demo.config_key}"
+    reason = (f"{config_uri} is not planned: its source_prefix 'lab_uploads/demo' lies outside every granted "
+              "deposit folder (10999/)")
+
+    def warnings(cursor=None) -> tuple[dg.SensorResult, list[str]]:
+        """A tick and the warnings it wrote to its log (the tick's own logger, which the daemon stores)."""
+        caplog.clear()
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"storage": defs.resources["storage"]})
+        context.log.addHandler(caplog.handler)
+        result = deposit_sensor(context)
+        return result, [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    forget_connections()
+    with dg.instance_for_test() as instance:
+        # Without grant records, every config is planned (the embedded demo has none).
+        assert [r.partition_key for r in tick(deposit_sensor, instance).run_requests] == ["20999"]
+
+        grant_deposit(deposit, "10999", timedelta(hours=1))
+        refused, said = warnings()
+        assert refused.run_requests == [] and added(refused) == {}
+        assert [line for line in said if line.startswith(reason)] != [], said
+        # The runner reports a config the tick did not plan from its cursor entry.
+        assert WatchCursor.loads(refused.cursor).configs[demo.config_key].error.startswith(reason)
+
+        again, said = warnings(refused.cursor)
+        assert again.run_requests == [] and said == []  # said once, not at every tick
+
+        # A grant that covers the config's folder: the unchanged config is judged again and planned.
+        grant_deposit(deposit, "lab_uploads", timedelta(hours=1))
+        planned = tick(deposit_sensor, instance, again.cursor)
+        assert [r.partition_key for r in planned.run_requests] == ["20999"]
+        assert tick(deposit_sensor, instance, planned.cursor).run_requests == []
+    forget_connections()

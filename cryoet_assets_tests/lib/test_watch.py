@@ -43,11 +43,16 @@ def test_cursor_round_trips_through_text() -> None:
         {
             "b.yaml": WatchedConfig(etag="2-10", marker="m@t", source_prefix="lab/b"),
             "a.yaml": WatchedConfig(etag="1-10", error="a.yaml:3: invalid YAML"),
+            "c.yaml": WatchedConfig(etag="3-10", error="c.yaml is not planned: outside", refused="0123abcd"),
         }
     )
     text = cursor.dumps()
-    assert list(json.loads(text)) == ["a.yaml", "b.yaml"]
-    assert json.loads(text)["b.yaml"] == {"etag": "2-10", "marker": "m@t", "source_prefix": "lab/b", "error": ""}
+    assert list(json.loads(text)) == ["a.yaml", "b.yaml", "c.yaml"]
+    assert json.loads(text)["b.yaml"] == {"etag": "2-10", "marker": "m@t", "source_prefix": "lab/b",
+                                          "error": "", "refused": ""}
+    # A cursor written before configs could be refused for lying outside the granted folders still loads.
+    assert WatchCursor.loads('{"b.yaml": {"etag": "2-10", "marker": "m@t", "source_prefix": "lab/b", '
+                             '"error": ""}}').configs["b.yaml"] == cursor.configs["b.yaml"]
     again = WatchCursor.loads(text)
     assert again == cursor
     assert again.dumps() == text
