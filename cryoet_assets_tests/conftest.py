@@ -114,6 +114,26 @@ def postgres_database() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture
+def deployed_home(tmp_path: Path, postgres_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster home holding a copy of deploy/dagster.yaml, its instance in a fresh Postgres database.
+
+    DAGSTER_HOME and DAGSTER_PG_URL are set for the test; the instance's tables are created here, so that
+    processes the test starts do not race each other to create them.
+    """
+    import shutil
+
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_PG_URL", postgres_database())
+    dg.DagsterInstance.get().dispose()
+    return home
+
+
+@pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """(settings, demo, instance): the demo deposit on the embedded default, a test Dagster instance, no run yet."""
     import dagster as dg

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -66,7 +65,7 @@ class Daemon:
 
 
 @pytest.fixture
-def deployment(tmp_path, postgres_database, monkeypatch):
+def deployment(tmp_path, postgres_database, deployed_home):
     """(settings, Dagster home, workspace file): local buckets under tmp_path, the portal DB and the instance
     each a fresh Postgres database, the demo deposit and its config written, the instance created."""
     settings = replace(
@@ -75,16 +74,9 @@ def deployment(tmp_path, postgres_database, monkeypatch):
         staging_https_prefix="https://files.example.org/staging",
     )
     write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    workspace = home / "workspace.yaml"
+    workspace = deployed_home / "workspace.yaml"
     workspace.write_text(workspace_yaml())
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_PG_URL", postgres_database())
-    # The instance's tables are created here, so the daemon's processes and the test's do not race to do it.
-    dg.DagsterInstance.get().dispose()
-    return settings, home, workspace
+    return settings, deployed_home, workspace
 
 
 @contextlib.contextmanager
