@@ -52,13 +52,12 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
   deposit's 20999), 50 runs each (keys `30000__TS_0001`...), each of deposition 11000 + its index, finished
   an hour before the benchmark, 20 s apart. Each run has the tags a run the plan sensor asked for has
   (`dagster/partition`, `dagster/partition_set`, `dagster/run_key` `run:<key>:<version>`,
-  `dagster/sensor_name` plan_sensor, `cryoet/dataset`, `cryoet/deposition`, the `cpu_heavy` and `database`
-  pool tags) and 18 events, in a per-run event-log shard and the index as Dagster stores them:
-  materialization planned for run_metadata, voxel_spacings, tomograms, run_db_rows and tomogram_db_rows;
-  check evaluation planned for run_metadata_valid, voxel_spacings_valid and tomograms_valid; RUN_START; the
-  5 materializations, partitioned by the run's key, with metadata and data-version tags of a real run's
-  kinds and sizes (an inline key image of ~6 kB on tomograms); the 3 check evaluations, passed, pointing at
-  their materializations; RUN_SUCCESS.
+  `dagster/sensor_name` plan_sensor, `cryoet/dataset`, `cryoet/deposition`, the `cpu_heavy` pool tag) and
+  18 events, in a per-run event-log shard and the index as Dagster stores them: materialization planned for
+  run_metadata, voxel_spacings, tomograms, run_db_rows and tomogram_db_rows; check evaluation planned for
+  run_metadata_valid, voxel_spacings_valid and tomograms_valid; RUN_START; the 5 materializations, partitioned
+  by the run's key, with metadata and data-version tags of a real run's kinds and sizes (an inline key image
+  of ~6 kB on tomograms); the 3 check evaluations, passed, pointing at their materializations; RUN_SUCCESS.
   The `datasets`, `depositions` and `acquisition_runs` dynamic partitions get the prefill's keys. The plan
   and roll-up sensors get a stored state and a tick whose cursor is the last prefilled event, as if they had
   followed the prefilled runs (the deposit sensor has none; its cursor holds configs, and the benchmark's
@@ -568,9 +567,8 @@ def prefill_worker(home: str, runs: str) -> None:
         """The run of partition `key`, its events and their index rows; its run key."""
         version = hashlib.sha256(key.encode()).hexdigest()[:16]
         run_key = f"run:{key}:{version}"
-        tags = {".dagster/pool/cpu_heavy": "true", ".dagster/pool/database": "true",
-                DEPOSITION_TAG: deposition[dataset], DATASET_TAG: dataset, SENSOR_NAME_TAG: plan_sensor.name,
-                RUN_KEY_TAG: run_key, "dagster/partition": key,
+        tags = {".dagster/pool/cpu_heavy": "true", DEPOSITION_TAG: deposition[dataset], DATASET_TAG: dataset,
+                SENSOR_NAME_TAG: plan_sensor.name, RUN_KEY_TAG: run_key, "dagster/partition": key,
                 "dagster/partition_set": f"{job}_partition_set"}
         instance.add_run(DagsterRun(job_name=job, run_id=run_id, status=DagsterRunStatus.NOT_STARTED,
                                     tags=tags, step_keys_to_execute=steps))

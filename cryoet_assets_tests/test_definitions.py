@@ -110,10 +110,10 @@ def test_snapshot_records_pools_checks_jobs_and_sensors():
     # Spot values read back independently of the snapshot code, so the snapshot cannot drift into nonsense.
     tomograms = defs.resolve_asset_graph().get(dg.AssetKey("tomograms"))
     assert snapshot["assets"]["tomograms"]["pools"] == ["cpu_heavy"] == sorted(tomograms.pools)
-    db_rows = sorted(key for key in snapshot["assets"] if key.endswith("_db_rows"))
-    assert db_rows and {key: snapshot["assets"][key]["pools"] for key in db_rows} == {
-        key: sorted(defs.resolve_asset_graph().get(dg.AssetKey(key)).pools) for key in db_rows
-    } == {key: ["database"] for key in db_rows}
+    promoted = sorted(key for key in snapshot["assets"] if key.startswith("production/"))
+    assert len(promoted) == 6 and {key: snapshot["assets"][key]["pools"] for key in promoted} == {
+        key: sorted(defs.resolve_asset_graph().get(dg.AssetKey(key.split("/"))).pools) for key in promoted
+    } == {key: ["s3"] for key in promoted}
     assert snapshot["assets"]["tomograms"]["checks"]["tomograms_valid"]["blocking"] is True
     assert "tomograms" in snapshot["jobs"]["acquisition_run_job"]["assets"]
     assert snapshot["sensors"]["deposit_sensor"]["jobs"] == ["dataset_plan_job"]

@@ -15,11 +15,11 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from cryoet_assets.defs.sensors import DATASET_TAG, PROMOTION_TAG
+from cryoet_assets.defs.sensors import DATASET_TAG
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).parent / "dagster"
-POOLS = {"cpu_heavy", "database", "s3"}
+POOLS = {"cpu_heavy", "s3"}
 DEFAULT_POOL_LIMIT = 2
 
 
@@ -49,14 +49,8 @@ def test_the_deploy_instance_is_postgres_with_run_queue_pools_monitoring_and_ret
         queue = concurrency.run_queue_config
         assert queue.max_concurrent_runs == 4
         limits = queue.tag_concurrency_limits
-        assert sorted(limit["key"] for limit in limits) == sorted([BACKFILL_ID_TAG, PROMOTION_TAG])
-        # What the limits mean, as the queue's own counter applies them to runs in progress.
-        promoting = [run({PROMOTION_TAG: "20999"})]
-        counter = TagConcurrencyLimitsCounter(limits, promoting)
-        assert counter.is_blocked(run({PROMOTION_TAG: "20999"}))
-        assert not counter.is_blocked(run({PROMOTION_TAG: "21000"}))
-        # Acquisition runs of one dataset are not held back by a per-dataset limit.
-        assert not counter.is_blocked(run({DATASET_TAG: "20999"}))
+        assert [limit["key"] for limit in limits] == [BACKFILL_ID_TAG]
+        # What the limit means, as the queue's own counter applies it to runs in progress.
         backfilling = [run({BACKFILL_ID_TAG: "a"}), run({BACKFILL_ID_TAG: "b"})]
         counter = TagConcurrencyLimitsCounter(limits, backfilling)
         assert counter.is_blocked(run({BACKFILL_ID_TAG: "c"}))
@@ -67,7 +61,7 @@ def test_the_deploy_instance_is_postgres_with_run_queue_pools_monitoring_and_ret
         assert pools.default_pool_limit == DEFAULT_POOL_LIMIT
         graph = defs.resolve_asset_graph()
         used = {pool for key in graph.get_all_asset_keys() for pool in graph.get(key).pools}
-        assert used <= POOLS and {"cpu_heavy", "database"} <= used
+        assert used == POOLS
         # Each pool gets the default limit in the instance's Postgres tables, as the daemon gives it.
         storage = instance.event_log_storage
         for pool in sorted(POOLS):

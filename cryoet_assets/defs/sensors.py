@@ -17,9 +17,6 @@ DEPOSIT_INTERVAL_SECONDS = 30
 FOLLOW_INTERVAL_SECONDS = 5
 DEPOSITION_TAG = "cryoet/deposition"
 DATASET_TAG = "cryoet/dataset"
-# Set on promotion runs to the dataset id; deploy/dagster.yaml lets one such run per dataset run at a time.
-PROMOTION_TAG = "cryoet/promotion"
-
 
 @dg.sensor(job=dataset_plan_job, minimum_interval_seconds=DEPOSIT_INTERVAL_SECONDS,
            default_status=dg.DefaultSensorStatus.RUNNING)

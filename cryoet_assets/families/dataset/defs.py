@@ -80,7 +80,7 @@ def dataset_metadata_valid(
 
 
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
-          deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())], pool="database")
+          deps=[dg.AssetDep(deposition_db_rows, partition_mapping=dg.AllPartitionMapping())])
 def dataset_db_rows(
     context: dg.AssetExecutionContext,
     storage: PortalStorage,

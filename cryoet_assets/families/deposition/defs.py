@@ -90,8 +90,7 @@ def deposition_metadata_valid(
     return check_result(validate_deposition(doc, path=path, photos=read_photos(storage, doc)))
 
 
-@dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
-          pool="database")
+@dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})
 def deposition_db_rows(storage: PortalStorage, deposition_metadata: PortalDocuments):
     """deposition, deposition_author and deposition_type rows in the staging database."""
     from cryoet_assets.families.deposition.rows import deposition_rowset

@@ -113,7 +113,7 @@ def run_checks(
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
-          deps=[RUN_METADATA, VOXEL_SPACINGS], pool="database")
+          deps=[RUN_METADATA, VOXEL_SPACINGS])
 def run_db_rows(context: dg.AssetExecutionContext, storage: PortalStorage, database: PortalDatabase):
     """The run row in the staging database, once its metadata and voxel spacing names passed their checks.
 

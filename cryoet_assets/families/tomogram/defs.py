@@ -117,7 +117,7 @@ def tomograms_valid(
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},
-          deps=[run_db_rows], pool="database")
+          deps=[run_db_rows])
 def tomogram_db_rows(
     context: dg.AssetExecutionContext, storage: PortalStorage, database: PortalDatabase, tomograms: PortalDocuments
 ):
