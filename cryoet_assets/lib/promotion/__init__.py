@@ -1,0 +1,1 @@
+"""Production promotion, plain Python: copying a partition's published objects from staging to production."""
