@@ -847,8 +847,12 @@ def _error_code(exc: BaseException) -> str:
 
 
 def _is_retryable(exc: BaseException) -> bool:
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
+    if isinstance(exc, S3UploadFailedError) and exc.__context__ is not None:
+        # boto3's upload_file reports a failed request (e.g. SlowDown) as this, raised while handling it.
+        return _is_retryable(exc.__context__)
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError):
         return True
     if isinstance(exc, ClientError):

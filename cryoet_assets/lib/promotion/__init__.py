@@ -1,1 +1,1 @@
-"""Production promotion: copying a partition's checked staging outputs and rows to production."""
+"""Production promotion, plain Python: copying a partition's published objects from staging to production."""
