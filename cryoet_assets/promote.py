@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -146,22 +147,48 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
         unchanged=summary["unchanged"], deleted=summary["delete"], excluded=summary["excluded"],
         warnings=gate.warnings,
     )
+    production = _existing_database(database.production_url)
+    if production is None:
+        result.warnings.append("the production database has no portal tables yet: every row would be inserted")
+        return result
     try:
-        report = promote_rows(database.staging(), database.production(), partition_rows(promotion.level, key),
+        report = promote_rows(database.staging(), production, partition_rows(promotion.level, key),
                               **storage.production_prefixes(), dry_run=True)
         result.rows = report.as_dict()
     except MissingParentError as exc:
         result.warnings.append(f"rows wait for their parents: {exc}")
     except SyncError as exc:
         result.promoted, result.reason = False, str(exc)
+    finally:
+        production.dispose()
     return result
+
+
+def _existing_database(url: str):
+    """An engine on the portal database at `url` if it exists and has been migrated, else None; unlike
+    `PortalDatabase`, it creates and migrates nothing (a dry run changes nothing)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from cryoet_assets.families import table_metadata
+    from cryoet_assets.lib.db import make_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None
+    table_metadata()
+    engine = make_engine(url)
+    if not inspect(engine).has_table("alembic_version"):
+        engine.dispose()
+        return None
+    return engine
 
 
 def describe(result: PartitionPromotion, *, dry_run: bool = False) -> str:
     """One line: level, partition, and what was (would be) copied, kept, deleted and loaded, or why not."""
     head = f"  {result.level:<16} {result.partition_key:<24}"
     if not result.promoted:
-        return f"{head} REFUSED: {result.reason}"
+        return f"{head} REFUSED: " + "\n      ".join(result.reason.splitlines())
     verb = "would copy" if dry_run else "copied"
     rows = result.row_counts()
     line = (f"{head} {verb} {result.copied} ({result.copied_bytes / 1e6:.1f} MB), unchanged {result.unchanged}, "

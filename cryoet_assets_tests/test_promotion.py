@@ -60,8 +60,11 @@ def test_promote_copies_exactly_the_passing_partitions_and_their_rows(ingested):
 
     first = run(promote, cwd=tmp_path)
     assert first.returncode == 1, first.stdout + first.stderr
-    refused = [line for line in first.stdout.splitlines() if "REFUSED" in line]
-    assert len(refused) == 1 and "20999__TS_002" in refused[0] and "voxel_spacings_valid" in refused[0]
+    assert first.stdout.count("REFUSED") == 1
+    refused = first.stdout.split("REFUSED")[1].split("\n  acquisition_run")[0]
+    assert "20999__TS_002 is not promoted; nothing of it changed in production" in refused
+    assert "check voxel_spacings_valid of voxel_spacings failed: " in refused
+    assert "voxel spacing must be strictly between 1 and 30" in refused
     assert "4 partitions promoted, 1 refused" in first.stdout
 
     expected = {key: data for key, data in portal_objects(staging).items()
