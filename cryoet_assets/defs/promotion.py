@@ -93,6 +93,7 @@ def evaluate_gate(
 
 def _judge_checks(instance, promotion: LevelPromotion, partition_key: str, latest: dict, gate: Gate) -> None:
     from dagster._core.event_api import PartitionKeyFilter
+    from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         list(promotion.check_keys), partition_filter=PartitionKeyFilter(key=partition_key)
@@ -100,7 +101,8 @@ def _judge_checks(instance, promotion: LevelPromotion, partition_key: str, lates
     for check_key in promotion.check_keys:
         name = f"check {check_key.name} of {check_key.asset_key.to_user_string()}"
         record = records.get(check_key)
-        evaluation = record.evaluation if record is not None else None
+        done = record is not None and record.status in COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        evaluation = record.evaluation if done else None
         if record is None:
             gate.refusals.append(f"{name} has not run for {partition_key}")
         elif evaluation is None:

@@ -1,0 +1,75 @@
+"""The promotion gate on a real instance: stale checks, runs in progress, and the promotion sensor."""
+
+import dagster as dg
+
+from cryoet_assets.definitions import defs
+from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.runner import execute, ingest
+
+RUN = "20999__TS_001"
+
+
+def promote_parents(instance) -> None:
+    for job, key in (("deposition_promotion_job", "10999"), ("dataset_promotion_job", "20999")):
+        outcome = execute(instance, job_name=job, partition_key=key)
+        assert outcome.success, outcome.error
+
+
+def test_a_materialization_newer_than_its_checks_blocks_promotion_until_they_run_again(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    promote_parents(instance)
+    # A staging change the checks have not seen: a new materialization of the run's tomograms.
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="tomograms", partition=RUN))
+
+    refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=RUN)
+    assert not refused.success
+    assert "check tomograms_valid of tomograms last ran on an earlier materialization" in refused.error
+    production = open_bucket(settings.production_url)
+    assert [info.key for info in production.list("20999/TS_001")] == []
+
+    assert execute(instance, job_name="acquisition_run_job", partition_key=RUN).success
+    promoted = execute(instance, job_name="acquisition_run_promotion_job", partition_key=RUN)
+    assert promoted.success, promoted.error
+    assert production.exists("20999/TS_001/run_metadata.json")
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["production", "acquisition_run_files"]),
+                              asset_partitions=[RUN]), limit=1).records[0]
+    metadata = record.asset_materialization.metadata
+    copied = metadata["staging_materializations"].value
+    assert set(copied) == {"run_metadata", "voxel_spacings", "run_db_rows", "tomograms", "tomogram_db_rows"}
+    assert record.asset_materialization.tags["dagster/data_version"] == metadata["content_version"].value
+
+
+def test_a_partition_being_materialized_is_not_promoted(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    promote_parents(instance)
+    busy = instance.create_run_for_job(
+        defs.resolve_job_def("acquisition_run_job"), tags={"dagster/partition": RUN},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=RUN)
+    assert not refused.success
+    assert f"staging is being materialized for {RUN} by run {busy.run_id}" in refused.error
+    assert not open_bucket(settings.production_url).exists("20999/TS_001/run_metadata.json")
+
+
+def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partition_once(embedded):
+    settings, demo, instance = embedded
+    sensor = defs.resolve_sensor_def("promotion_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert ingest(instance, log=lambda line: None).success
+
+    result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    requested = sorted((request.job_name, request.partition_key) for request in result.run_requests)
+    assert requested == [
+        ("acquisition_run_promotion_job", "20999__TS_001"),
+        ("acquisition_run_promotion_job", "20999__TS_002"),
+        ("acquisition_run_promotion_job", "20999__TS_003"),
+        ("dataset_promotion_job", "20999"),
+        ("deposition_promotion_job", "10999"),
+    ]
+    assert all(request.run_key.startswith("promote:") for request in result.run_requests)
+    again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor))
+    assert again.run_requests == []
