@@ -106,7 +106,12 @@ def _judge_checks(instance, promotion: LevelPromotion, partition_key: str, lates
         if record is None:
             gate.refusals.append(f"{name} has not run for {partition_key}")
         elif evaluation is None:
-            gate.refusals.append(f"{name} has no result for {partition_key} yet (run {record.run_id})")
+            run = instance.get_run_by_id(record.run_id)
+            if run is None or run.is_finished:
+                state = run.status.value.lower() if run is not None else "gone"
+                gate.refusals.append(f"{name} did not finish in run {record.run_id} ({state}): run it again")
+            else:
+                gate.refusals.append(f"{name} is running for {partition_key} (run {record.run_id})")
         elif check_key.asset_key in latest and (
             evaluation.target_materialization_data is None
             or evaluation.target_materialization_data.storage_id != latest[check_key.asset_key]

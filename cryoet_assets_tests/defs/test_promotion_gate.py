@@ -1,12 +1,18 @@
-"""The promotion gate on a real instance: stale checks, runs in progress, and the promotion sensor."""
+"""The promotion gate on a real instance: the promotion sensor, runs in progress and stale checks.
+
+One ingest of the demo serves the module's tests, which run in file order, each leaving the instance as the
+next expects it.
+"""
 
 import dagster as dg
+import pytest
 
 from cryoet_assets.definitions import defs
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.runner import execute, ingest
 
 RUN = "20999__TS_001"
+OTHER_RUN = "20999__TS_003"
 
 
 def promote_parents(instance) -> None:
@@ -15,9 +21,42 @@ def promote_parents(instance) -> None:
         assert outcome.success, outcome.error
 
 
-def test_a_materialization_newer_than_its_checks_blocks_promotion_until_they_run_again(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    """(settings, instance): the demo deposit ingested on the embedded default, nothing promoted yet."""
+    from cryoet_assets.lib.demo import write_demo
+    from cryoet_assets.runner import Settings
+
+    settings = Settings.embedded(tmp_path_factory.mktemp("promotion_gate"))
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        for key, value in settings.environment().items():
+            env.setenv(key, value)
+        write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
+        assert ingest(instance, log=lambda line: None).success
+        yield settings, instance
+
+
+def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partition_once(ingested):
+    settings, instance = ingested
+    sensor = defs.resolve_sensor_def("promotion_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+    result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    requested = sorted((request.job_name, request.partition_key) for request in result.run_requests)
+    assert requested == [
+        ("acquisition_run_promotion_job", "20999__TS_001"),
+        ("acquisition_run_promotion_job", "20999__TS_002"),
+        ("acquisition_run_promotion_job", "20999__TS_003"),
+        ("dataset_promotion_job", "20999"),
+        ("deposition_promotion_job", "10999"),
+    ]
+    assert all(request.run_key.startswith("promote:") for request in result.run_requests)
+    again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor))
+    assert again.run_requests == []
+
+
+def test_a_materialization_newer_than_its_checks_blocks_promotion_until_they_run_again(ingested):
+    settings, instance = ingested
     promote_parents(instance)
     # A staging change the checks have not seen: a new materialization of the run's tomograms.
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="tomograms", partition=RUN))
@@ -41,35 +80,19 @@ def test_a_materialization_newer_than_its_checks_blocks_promotion_until_they_run
     assert record.asset_materialization.tags["dagster/data_version"] == metadata["content_version"].value
 
 
-def test_a_partition_being_materialized_is_not_promoted(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
-    promote_parents(instance)
+def test_a_partition_being_materialized_is_not_promoted(ingested):
+    settings, instance = ingested
     busy = instance.create_run_for_job(
-        defs.resolve_job_def("acquisition_run_job"), tags={"dagster/partition": RUN},
+        defs.resolve_job_def("acquisition_run_job"), tags={"dagster/partition": OTHER_RUN},
         status=dg.DagsterRunStatus.STARTED,
     )
-    refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=RUN)
+    refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=OTHER_RUN)
     assert not refused.success
-    assert f"staging is being materialized for {RUN} by run {busy.run_id}" in refused.error
-    assert not open_bucket(settings.production_url).exists("20999/TS_001/run_metadata.json")
+    assert f"staging is being materialized for {OTHER_RUN} by run {busy.run_id}" in refused.error
+    assert f"check tomograms_valid of tomograms is running for {OTHER_RUN} (run {busy.run_id})" in refused.error
+    assert not open_bucket(settings.production_url).exists("20999/TS_003/run_metadata.json")
 
-
-def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partition_once(embedded):
-    settings, demo, instance = embedded
-    sensor = defs.resolve_sensor_def("promotion_sensor")
-    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
-    assert ingest(instance, log=lambda line: None).success
-
-    result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    requested = sorted((request.job_name, request.partition_key) for request in result.run_requests)
-    assert requested == [
-        ("acquisition_run_promotion_job", "20999__TS_001"),
-        ("acquisition_run_promotion_job", "20999__TS_002"),
-        ("acquisition_run_promotion_job", "20999__TS_003"),
-        ("dataset_promotion_job", "20999"),
-        ("deposition_promotion_job", "10999"),
-    ]
-    assert all(request.run_key.startswith("promote:") for request in result.run_requests)
-    again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor))
-    assert again.run_requests == []
+    instance.report_run_failed(busy)
+    refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=OTHER_RUN)
+    assert f"check tomograms_valid of tomograms did not finish in run {busy.run_id} (failure)" in refused.error
+    assert not open_bucket(settings.production_url).exists("20999/TS_003/run_metadata.json")
