@@ -388,6 +388,9 @@ def _copy_server_side(
 ) -> None:
     from botocore.exceptions import ClientError
 
+    if info.size <= single_copy_limit and "-" not in info.etag:
+        _copy_single_part(staging, production, info)
+        return
     head = staging._head(info.key)
     if _head_etag(head) != info.etag:
         raise _changed(staging, info, _head_etag(head))
@@ -426,6 +429,29 @@ def _copy_server_side(
         found = f"size {size}, {SOURCE_ETAG_METADATA} {None if copied is None else _head_source_etag(copied)}"
     if expected != found:
         _raise_mismatch(staging, production, info, expected, found)
+
+
+def _copy_single_part(staging: S3Bucket, production: S3Bucket, info: ObjectInfo) -> None:
+    """One request: CopyObject keeps the object's content type and metadata (`MetadataDirective=COPY`), refuses
+    a source that is no longer the planned version (`CopySourceIfMatch`), and answers with the ETag of what it
+    wrote, the MD5 of its content for a single-part object, which is checked against the planned one."""
+    from botocore.exceptions import ClientError
+
+    source = {"Bucket": staging.bucket_name, "Key": staging._full(info.key)}
+    try:
+        response = production._retry(
+            lambda: production.client.copy_object(
+                Bucket=production.bucket_name, Key=production._full(info.key), CopySource=source,
+                CopySourceIfMatch=f'"{info.etag}"', MetadataDirective="COPY",
+            )
+        )
+    except ClientError as exc:
+        if _error_code(exc) in CHANGED_CODES:
+            raise _changed(staging, info, _head_etag(staging._head(info.key))) from exc
+        raise
+    found = str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+    if found != info.etag:
+        _raise_mismatch(staging, production, info, f"ETag {info.etag}", f"ETag {found}")
 
 
 def _copy_streaming(staging: Bucket, production: Bucket, info: ObjectInfo) -> None:
