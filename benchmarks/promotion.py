@@ -20,8 +20,9 @@ Two tools, each promoting into a production bucket of its own:
 
 - `ours`: `plan_objects` then `promote_objects` (cryoet_assets.lib.promotion.objects) with their default
   threads, over the run's scope (`partition_scope("acquisition_run", "10001__TS_01")`), buckets opened by
-  `cryoet_assets.lib.storage.open_bucket`. Server-side copies, each conditional on the planned ETag and
-  verified by a HEAD after it; metadata documents after the data.
+  `cryoet_assets.lib.storage.open_bucket`. Server-side copies, each conditional on the planned ETag: a
+  single-part object in one CopyObject verified by the ETag it answers with, a multipart one after a HEAD
+  of its source and verified by a HEAD of the copy; metadata documents after the data.
 - `sync`: what `aws s3 sync --delete s3://staging/10001/TS_01/ s3://production/10001/TS_01/` does, written
   with boto3: both sides listed (ListObjectsV2), a key copied when production lacks it, or its size differs,
   or the staging object's LastModified is newer than production's (the AWS CLI's default comparison: size and

@@ -6,8 +6,8 @@ import dagster as dg
 
 from cryoet_assets.defs import ingestion
 from cryoet_assets.defs.io_managers import PortalBucketIOManager, PortalDatabaseIOManager
-from cryoet_assets.defs.promotion import build_promotion, build_promotion_sensor
 from cryoet_assets.defs.jobs import acquisition_run_job, dataset_job, dataset_plan_job, deposition_job
+from cryoet_assets.defs.promotion import build_promotion, build_promotion_fanout_sensor, build_promotion_sensor
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.defs.sensors import dataset_rollup_sensor, deposit_sensor, plan_sensor
 from cryoet_assets.families import FAMILIES, module_name
@@ -40,7 +40,8 @@ defs = dg.Definitions(
     # the resources, instead of one process per step.
     executor=dg.in_process_executor,
     sensors=[deposit_sensor, plan_sensor, dataset_rollup_sensor,
-             build_promotion_sensor(promotions, promotion_jobs)],
+             build_promotion_sensor(promotions, promotion_jobs),
+             build_promotion_fanout_sensor(promotions, promotion_jobs)],
     resources={
         "storage": storage,
         "database": database,

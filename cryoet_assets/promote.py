@@ -104,9 +104,10 @@ def promote(
 
 
 def _run(instance: dg.DagsterInstance, promotion, key: str) -> PartitionPromotion:
+    from cryoet_assets.defs.promotion import COMMAND_TAG
     from cryoet_assets.runner import execute
 
-    outcome = execute(instance, job_name=promotion.job_name, partition_key=key)
+    outcome = execute(instance, job_name=promotion.job_name, partition_key=key, tags={COMMAND_TAG: "promote"})
     if not outcome.success:
         return PartitionPromotion(promotion.level, key, False, reason=outcome.error or "the promotion run failed")
     files = _latest_metadata(instance, promotion.files_key, key)

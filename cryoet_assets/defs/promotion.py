@@ -27,6 +27,9 @@ LEVEL_PARTITIONS: dict[str, dg.PartitionsDefinition] = {
 # Promotion of a level waits for its parents' rows in production; the promote command runs the levels in this order.
 LEVEL_ORDER = ("deposition", "dataset", "acquisition_run")
 PROMOTION_INTERVAL_SECONDS = 30
+FANOUT_INTERVAL_SECONDS = 5
+# Runs of the `promote` command carry it: the command promotes the depositions and runs itself.
+COMMAND_TAG = "cryoet/promoted_by"
 MAX_PROMOTIONS_PER_TICK = 50
 LISTED_KEYS = 25
 
@@ -43,7 +46,8 @@ class LevelPromotion:
 
     @property
     def job_name(self) -> str:
-        return f"{self.level}_promotion_job"
+        # A curator promotes a dataset with `promotion_job`; `promotion_fanout_sensor` adds its depositions and runs.
+        return "promotion_job" if self.level == "dataset" else f"{self.level}_promotion_job"
 
 
 @dataclass
@@ -183,7 +187,11 @@ def build_promotion(
                 selection=dg.AssetSelection.assets(promotion.files_key, promotion.rows_key),
                 partitions_def=LEVEL_PARTITIONS[level],
                 tags={PROMOTION_TAG: level},
-                description=f"Promote {level} partitions whose blocking checks passed to production.",
+                description=(
+                    "Promote datasets whose blocking checks passed to production; their depositions and "
+                    "acquisition runs follow (promotion_fanout_sensor)." if level == "dataset" else
+                    f"Promote {level} partitions whose blocking checks passed to production."
+                ),
             )
         )
     return promotions, production, jobs
@@ -343,3 +351,57 @@ def build_promotion_sensor(promotions: Sequence[LevelPromotion], jobs: Sequence)
         return dg.SensorResult(run_requests=requests, cursor=str(last))
 
     return promotion_sensor
+
+
+def build_promotion_fanout_sensor(promotions: Sequence[LevelPromotion], jobs: Sequence) -> dg.SensorDefinition:
+    """A sensor that makes `promotion_job` promote a whole dataset: when a curator launches it for a dataset,
+    the dataset's depositions (whose rows its own wait for) are promoted; once the dataset's rows are in
+    production, its acquisition runs are. The dataset's plan says which they are. Runs of the promotion sensor
+    and of the `promote` command are left alone: they request their partitions themselves.
+    """
+    from cryoet_assets.defs.ingestion import load_plan
+    from cryoet_assets.defs.resources import PortalStorage
+
+    by_level = {promotion.level: promotion for promotion in promotions}
+    dataset, deposition, run = by_level["dataset"], by_level["deposition"], by_level["acquisition_run"]
+    level_jobs = [job for job in jobs if job.name in (deposition.job_name, run.job_name)]
+
+    @dg.sensor(name="promotion_fanout_sensor", jobs=level_jobs, minimum_interval_seconds=FANOUT_INTERVAL_SECONDS,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def promotion_fanout_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) -> dg.SensorResult:
+        cursor = json.loads(context.cursor) if context.cursor else {"run": None, "rows": 0}
+        requests = []
+        started = context.instance.get_run_records(
+            dg.RunsFilter(job_name=dataset.job_name), limit=MAX_PROMOTIONS_PER_TICK, order_by="id", ascending=True,
+            cursor=cursor["run"],
+        )
+        for record in started:
+            cursor["run"] = record.dagster_run.run_id
+            key = record.dagster_run.tags.get(PARTITION_TAG)
+            if key is None or not _curators(record.dagster_run):
+                continue
+            for item in load_plan(storage, key).depositions:
+                requests.append(dg.RunRequest(job_name=deposition.job_name, partition_key=str(item.id),
+                                              run_key=f"promote-with:{record.dagster_run.run_id}:{item.id}"))
+        promoted = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dataset.rows_key, after_storage_id=cursor["rows"]),
+            limit=MAX_PROMOTIONS_PER_TICK, ascending=True,
+        )
+        for record in promoted.records:
+            cursor["rows"] = record.storage_id
+            by = context.instance.get_run_by_id(record.run_id)
+            if by is None or by.job_name != dataset.job_name or not _curators(by):
+                continue
+            for item in load_plan(storage, record.partition_key).runs:
+                requests.append(dg.RunRequest(job_name=run.job_name, partition_key=item.partition_key,
+                                              run_key=f"promote-with:{record.run_id}:{item.partition_key}"))
+        if not started and not promoted.records:
+            return dg.SensorResult(skip_reason="no dataset promotion since the last tick")
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+
+    return promotion_fanout_sensor
+
+
+def _curators(run: dg.DagsterRun) -> bool:
+    """Launched by a curator (the UI, a backfill), not by the promotion sensor or the `promote` command."""
+    return run.tags.get("dagster/sensor_name") != "promotion_sensor" and COMMAND_TAG not in run.tags

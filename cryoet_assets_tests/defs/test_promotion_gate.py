@@ -16,7 +16,7 @@ OTHER_RUN = "20999__TS_003"
 
 
 def promote_parents(instance) -> None:
-    for job, key in (("deposition_promotion_job", "10999"), ("dataset_promotion_job", "20999")):
+    for job, key in (("deposition_promotion_job", "10999"), ("promotion_job", "20999")):
         outcome = execute(instance, job_name=job, partition_key=key)
         assert outcome.success, outcome.error
 
@@ -47,8 +47,8 @@ def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partit
         ("acquisition_run_promotion_job", "20999__TS_001"),
         ("acquisition_run_promotion_job", "20999__TS_002"),
         ("acquisition_run_promotion_job", "20999__TS_003"),
-        ("dataset_promotion_job", "20999"),
         ("deposition_promotion_job", "10999"),
+        ("promotion_job", "20999"),
     ]
     assert all(request.run_key.startswith("promote:") for request in result.run_requests)
     again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor))
@@ -96,3 +96,27 @@ def test_a_partition_being_materialized_is_not_promoted(ingested):
     refused = execute(instance, job_name="acquisition_run_promotion_job", partition_key=OTHER_RUN)
     assert f"check tomograms_valid of tomograms did not finish in run {busy.run_id} (failure)" in refused.error
     assert not open_bucket(settings.production_url).exists("20999/TS_003/run_metadata.json")
+
+
+def test_promotion_job_brings_its_datasets_depositions_and_runs(ingested):
+    settings, instance = ingested
+    sensor = defs.resolve_sensor_def("promotion_fanout_sensor")
+    resources = {"storage": defs.resources["storage"]}
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # The earlier tests launched promotion_job for 20999 as a curator would (no promotion sensor, no command).
+    result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    requested = sorted((request.job_name, request.partition_key) for request in result.run_requests)
+    assert requested == [
+        ("acquisition_run_promotion_job", "20999__TS_001"),
+        ("acquisition_run_promotion_job", "20999__TS_002"),
+        ("acquisition_run_promotion_job", "20999__TS_003"),
+        ("deposition_promotion_job", "10999"),
+    ]
+    again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    assert again.run_requests == []
+
+    # The promote command requests its partitions itself: its promotion_job runs are left alone.
+    assert execute(instance, job_name="promotion_job", partition_key="20999",
+                   tags={"cryoet/promoted_by": "promote"}).success
+    after = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    assert after.run_requests == []
