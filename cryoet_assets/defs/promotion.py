@@ -244,6 +244,9 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
         # Parents (and id conflicts) are checked before any object is copied.
         promote_rows(staging_db, production_db, rows, **prefixes, dry_run=True)
     except MissingParentError as exc:
+        if COMMAND_TAG in context.run.tags:  # the command promotes parents first: this one was refused
+            raise dg.Failure(f"{key} is not promoted; nothing of it changed in production: {exc}",
+                             allow_retries=False) from exc
         raise retry_step(database, context.retry_number) from exc
     except SyncError as exc:
         raise dg.Failure(f"{key} is not promoted; nothing of it changed in production: {exc}",
