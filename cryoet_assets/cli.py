@@ -217,7 +217,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 def run_promote(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from cryoet_assets.defs.resources import PortalDatabase, PortalStorage, forget_connections
+    from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.lib.paths import STATE_PREFIX
     from cryoet_assets.promote import describe, promote, promotion_targets
     from cryoet_assets.runner import Settings
@@ -240,12 +240,7 @@ def run_promote(args: argparse.Namespace) -> int:
               "was ingested on (give --dagster-home)", file=sys.stderr)
         return 1
     _prepare_home(home, settings)
-    storage = PortalStorage(configs_url=settings.configs_url, deposit_url=settings.deposit_url,
-                            staging_url=settings.staging_url, production_url=settings.production_url,
-                            s3_endpoint_url=settings.s3_endpoint_url,
-                            staging_https_prefix=settings.staging_https_prefix,
-                            production_https_prefix=settings.production_https_prefix)
-    database = PortalDatabase(staging_url=settings.staging_db_url, production_url=settings.production_db_url)
+    storage, database = settings.resources()
     verb = "Would promote" if args.dry_run else "Promoting"
     print(f"{verb} from {storage.staging().uri('')} to {storage.production().uri('')} "
           f"(database {settings.production_db_url})")

@@ -82,6 +82,17 @@ class Settings:
         """Export the settings for the Definitions' EnvVar-bound resources in this process."""
         os.environ.update(self.environment())
 
+    def resources(self):
+        """(PortalStorage, PortalDatabase) configured with these settings, for use outside a Dagster run."""
+        from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+
+        storage = PortalStorage(
+            configs_url=self.configs_url, deposit_url=self.deposit_url, staging_url=self.staging_url,
+            production_url=self.production_url, s3_endpoint_url=self.s3_endpoint_url,
+            staging_https_prefix=self.staging_https_prefix, production_https_prefix=self.production_https_prefix,
+        )
+        return storage, PortalDatabase(staging_url=self.staging_db_url, production_url=self.production_db_url)
+
 
 def workspace_yaml() -> str:
     """A workspace file loading the definitions as the code location the runner keeps sensor state for."""

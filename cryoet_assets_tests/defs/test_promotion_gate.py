@@ -36,6 +36,25 @@ def ingested(tmp_path_factory):
         yield settings, instance
 
 
+def test_a_refused_deposition_refuses_its_dataset_and_runs_at_once(ingested):
+    from cryoet_assets.promote import promote
+
+    settings, instance = ingested
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="deposition_metadata", partition="10999"))
+    storage, database = settings.resources()
+    targets = [("deposition", "10999"), ("dataset", "20999"), ("acquisition_run", RUN)]
+
+    deposition, dataset, run = promote(instance, storage, database, targets)
+
+    assert not deposition.promoted and "last ran on an earlier materialization" in deposition.reason
+    assert not dataset.promoted
+    assert "deposition 10999 is not in the production database; promote it first" in dataset.reason
+    assert (run.promoted, run.reason) == (False, "its dataset 20999 was not promoted")
+    assert [info.key for info in open_bucket(settings.production_url).list("")] == []
+    # The checks run again on the deposition's new materialization: the next tests find it promotable.
+    assert execute(instance, job_name="deposition_job", partition_key="10999").success
+
+
 def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partition_once(ingested):
     settings, instance = ingested
     sensor = defs.resolve_sensor_def("promotion_sensor")
