@@ -219,7 +219,7 @@ def run_promote(args: argparse.Namespace) -> int:
 
     from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.lib.paths import STATE_PREFIX
-    from cryoet_assets.promote import describe, promote, promotion_targets
+    from cryoet_assets.promote import describe, fail_abandoned_runs, promote, promotion_targets
     from cryoet_assets.runner import Settings
 
     settings = Settings(
@@ -245,6 +245,11 @@ def run_promote(args: argparse.Namespace) -> int:
     print(f"{verb} from {storage.staging().uri('')} to {storage.production().uri('')} "
           f"(database {settings.production_db_url})")
     with dg.DagsterInstance.get() as instance:
+        if not args.dry_run:
+            for abandoned in fail_abandoned_runs(instance):
+                partition = abandoned.tags.get("dagster/partition", "")
+                print(f"  run {abandoned.run_id} ({abandoned.job_name} {partition}) of a promote command that "
+                      "died is marked failed")
         targets = promotion_targets(instance, storage, datasets=args.dataset, depositions=args.deposition)
         if not targets:
             print("  nothing to promote: this instance has ingested no dataset")

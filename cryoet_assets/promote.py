@@ -3,13 +3,16 @@ first, or (dry run) the same gate and plans computed without changing anything."
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-
+# Names the promote command's process on each run it executes ("<host>:<pid>"), so that a later promote can
+# tell a run whose process died (kill -9, out of memory, a lost machine's reboot) from one still going.
 @dataclass
 class PartitionPromotion:
     """What promoting one partition did (or, in a dry run, would do); `reason` says why it was refused."""
@@ -103,11 +106,44 @@ def promote(
     return results
 
 
+def _process_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Mark failed the promotion runs an earlier promote command of this host left unfinished, and return them.
+
+    A run the promote command executes lives in its process: when that process is killed the run stays
+    STARTED for ever (no run launcher watches it), shown in progress in the UI and counted against the run
+    and `s3` pool limits of the queued run coordinator. A run is abandoned when its `COMMAND_TAG` names this
+    host and a process id that no longer exists. Runs of other hosts, runs without the tag (launched by the
+    daemon, watched by its run monitoring) and runs of a live process are left alone; a process id reused
+    since by another process leaves its run as it is (never a live run marked failed).
+    """
+    from cryoet_assets.defs.promotion import COMMAND_TAG, PROMOTION_TAG
+    from cryoet_assets.lib.storage import process_alive
+
+    host = socket.gethostname()
+    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    abandoned = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=statuses)):
+        if PROMOTION_TAG not in run.tags or COMMAND_TAG not in run.tags:
+            continue
+        run_host, _, pid = run.tags[COMMAND_TAG].rpartition(":")
+        if run_host != host or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, message=f"the promote command running it (process {pid} on {host}) ended before the run did"
+        )
+        abandoned.append(run)
+    return abandoned
+
+
 def _run(instance: dg.DagsterInstance, promotion, key: str) -> PartitionPromotion:
     from cryoet_assets.defs.promotion import COMMAND_TAG
     from cryoet_assets.runner import execute
 
-    outcome = execute(instance, job_name=promotion.job_name, partition_key=key, tags={COMMAND_TAG: "promote"})
+    outcome = execute(instance, job_name=promotion.job_name, partition_key=key, tags={COMMAND_TAG: _process_tag()})
     if not outcome.success:
         return PartitionPromotion(promotion.level, key, False, reason=outcome.error or "the promotion run failed")
     files = _latest_metadata(instance, promotion.files_key, key)

@@ -2,13 +2,15 @@
 
 Point an `S3Bucket`'s `endpoint_url` at `FaultProxy.url`: every request is forwarded to the real server
 unless a rule matches it, in which case the proxy answers in its place (e.g. 503 SlowDown) or alters the
-real answer. Each rule acts on the first `times` requests it matches; `injected[name]` counts what it did,
-and `requests` logs every request seen (method, path with query, headers) in arrival order.
+real answer, or holds it until the test lets it go. Each rule acts on the first `times` requests it matches;
+`injected[name]` counts what it did, and `requests` logs every request seen (method, path with query, headers)
+in arrival order.
 """
 
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -48,13 +50,15 @@ class Rule:
     """Act on the first `times` requests for which `match` is true.
 
     Without `alter` the proxy answers 503 SlowDown and never forwards the request; with it, the request is
-    forwarded and `alter(response)` is sent back instead of the real (status, headers, body).
+    forwarded and `alter(response)` is sent back instead of the real (status, headers, body). With `hold`, the
+    proxy first waits until that event is set (the client sees a request in flight), then acts as above.
     """
 
     name: str
     match: Callable[[Request], bool]
     times: int
     alter: Callable[[Response], Response] | None = None
+    hold: threading.Event | None = None
 
 
 def is_copy_object(request: Request) -> bool:
@@ -82,7 +86,7 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="s3-fault-proxy", daemon=True)
 
@@ -92,10 +96,10 @@ class FaultProxy:
         return f"http://{host}:{port}"
 
     def add(self, name: str, match: Callable[[Request], bool], *, times: int = 1,
-            alter: Callable[[Response], Response] | None = None) -> None:
+            alter: Callable[[Response], Response] | None = None, hold: threading.Event | None = None) -> None:
         """Add a rule; see `Rule`."""
         with self._lock:
-            self.rules.append(Rule(name, match, times, alter))
+            self.rules.append(Rule(name, match, times, alter, hold))
 
     def clear(self) -> None:
         """Drop every rule, count and logged request."""
@@ -136,6 +140,13 @@ class FaultProxy:
             connection.close()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+        # Otherwise the client went away (e.g. was killed while a request was held): nothing to report.
+
+
 def _handler_class(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -149,19 +160,31 @@ def _handler_class(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 chunks = []
                 while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    line = self.rfile.readline()
+                    if not line:
+                        raise ConnectionResetError("the client went away in the middle of its request body")
+                    size = int(line.split(b";")[0].strip(), 16)
                     if size == 0:
                         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                             pass
                         return b"".join(chunks)
                     chunks.append(self.rfile.read(size))
+                    if len(chunks[-1]) < size:
+                        raise ConnectionResetError("the client went away in the middle of its request body")
                     self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # A real server drops an incomplete request; forwarding it would store a truncated object.
+                raise ConnectionResetError("the client went away in the middle of its request body")
+            return body
 
         def _handle(self) -> None:
             request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
             body = self._body()
             rule = proxy._rule_for(request)
+            if rule is not None and rule.hold is not None:
+                rule.hold.wait()
             if rule is not None and rule.alter is None:
                 status, headers, data = 503, {"content-type": "application/xml"}, SLOW_DOWN
             else:

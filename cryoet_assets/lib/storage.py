@@ -820,11 +820,12 @@ def _remove_abandoned_work_dirs(folder: Path) -> None:
     """Delete work folders left in `folder` by processes that no longer run (e.g. killed mid-write)."""
     for path in folder.glob(f"{TEMP_PREFIX}*-*"):
         pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if path.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
