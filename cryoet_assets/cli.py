@@ -234,6 +234,10 @@ def run_promote(args: argparse.Namespace) -> int:
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
         production_https_prefix=args.production_https_prefix.rstrip("/"),
     )
+    problem = _promotion_problem(settings)
+    if problem:
+        print(f"promote: {problem}; nothing promoted", file=sys.stderr)
+        return 1
     home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
     if not (home / "dagster.yaml").exists():
         print(f"{home}: no Dagster instance here; promote reads the check results of the instance the data "
@@ -253,9 +257,16 @@ def run_promote(args: argparse.Namespace) -> int:
         targets = promotion_targets(instance, storage, datasets=args.dataset, depositions=args.deposition)
         if not targets:
             print("  nothing to promote: this instance has ingested no dataset")
-        results = promote(instance, storage, database, targets, dry_run=args.dry_run,
-                          on_result=lambda result: print(describe(result, dry_run=args.dry_run), flush=True))
-        forget_connections()
+        try:
+            results = promote(instance, storage, database, targets, dry_run=args.dry_run,
+                              on_result=lambda result: print(describe(result, dry_run=args.dry_run), flush=True))
+        except KeyboardInterrupt:
+            print("\ninterrupted: the promotion in progress was stopped and recorded as failed (its partition "
+                  "holds no metadata document it did not hold before), no other was started; run promote "
+                  "again to finish", file=sys.stderr)
+            return 130
+        finally:
+            forget_connections()
     done = [result for result in results if result.promoted]
     refused = len(results) - len(done)
     print(f"{len(done)} partition{'s' * (len(done) != 1)} {'can be ' if args.dry_run else ''}promoted, "
@@ -264,6 +275,46 @@ def run_promote(args: argparse.Namespace) -> int:
           f"{sum(r.unchanged for r in done)} unchanged, {sum(r.deleted for r in done)} "
           f"{'to delete' if args.dry_run else 'deleted'}")
     return 1 if refused else 0
+
+
+def _promotion_problem(settings) -> str:
+    """Why these buckets and databases cannot be promoted between, or "" (nothing is created or changed)."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from cryoet_assets.lib.storage import open_bucket
+    from cryoet_assets.promote import existing_database
+
+    endpoint = settings.s3_endpoint_url or None
+    if open_bucket(settings.staging_url, endpoint_url=endpoint).url == open_bucket(
+        settings.production_url, endpoint_url=endpoint
+    ).url:
+        return f"--production {settings.production_url} is the staging bucket"
+    try:
+        from sqlalchemy.engine import make_url
+
+        for url in (settings.staging_db_url, settings.production_db_url):
+            make_url(url).get_dialect()  # an unknown scheme raises here, before anything connects
+        if make_url(settings.staging_db_url) == make_url(settings.production_db_url):
+            return f"--production-db {settings.production_db_url} is the staging database"
+        staging = existing_database(settings.staging_db_url)
+        if staging is None:
+            return f"--db {settings.staging_db_url}: no portal database there (it is the one ingest loaded)"
+        staging.dispose()
+        production = make_url(settings.production_db_url)
+        if production.get_backend_name() == "sqlite" and production.database:
+            folder = Path(production.database).parent
+            if not folder.is_dir():
+                return f"--production-db {settings.production_db_url}: folder {folder} does not exist"
+        else:
+            existing = existing_database(settings.production_db_url)  # connects: a wrong URL is said now
+            if existing is not None:
+                existing.dispose()
+    except ArgumentError as exc:
+        return f"not a database URL: {exc}"
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot open a database: {reason}"
+    return ""
 
 
 def _prepare_home(home: Path, settings) -> Path:

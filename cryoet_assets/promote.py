@@ -28,6 +28,7 @@ class PartitionPromotion:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False  # its run was stopped by Ctrl-C
 
     def row_counts(self) -> dict[str, int]:
         totals = {"inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
@@ -82,28 +83,46 @@ def promote(
     """
     from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
     from cryoet_assets.definitions import promotions
-    from cryoet_assets.lib.keys import parse_acquisition_run_key
 
     by_level = {promotion.level: promotion for promotion in promotions}
     partitions = {"deposition": depositions, "dataset": datasets, "acquisition_run": acquisition_runs}
-    refused_datasets: set[str] = set()
+    refused: dict[str, set[str]] = {"deposition": set(), "dataset": set()}
     results = []
     for level, key in targets:
         promotion = by_level[level]
-        dataset_id = parse_acquisition_run_key(key)[0] if level == "acquisition_run" else key
+        parent = _refused_parent(storage, level, key, refused)
         if not instance.has_dynamic_partition(partitions[level].name, key):
             result = PartitionPromotion(level, key, False, reason="this instance has never ingested it")
-        elif level == "acquisition_run" and dataset_id in refused_datasets:
-            result = PartitionPromotion(level, key, False, reason=f"its dataset {dataset_id} was not promoted")
+        elif parent:
+            result = PartitionPromotion(level, key, False, reason=f"its {parent} was not promoted")
         elif dry_run:
             result = _dry_run(instance, promotion, key, storage, database)
         else:
             result = _run(instance, promotion, key)
-        if level == "dataset" and not result.promoted:
-            refused_datasets.add(key)
+        if level in refused and not result.promoted:
+            refused[level].add(key)
         results.append(result)
         on_result(result)
+        if result.interrupted:
+            raise KeyboardInterrupt
     return results
+
+
+def _refused_parent(storage, level: str, key: str, refused: dict[str, set[str]]) -> str:
+    """"dataset 10001" or "deposition 10301" when the partition's parent was refused earlier, else ""."""
+    from cryoet_assets.defs.ingestion import load_plan
+    from cryoet_assets.lib.keys import parse_acquisition_run_key
+
+    if level == "acquisition_run":
+        dataset_id = parse_acquisition_run_key(key)[0]
+        return f"dataset {dataset_id}" if dataset_id in refused["dataset"] else ""
+    if level == "dataset" and refused["deposition"]:
+        try:
+            deposition = str(load_plan(storage, key).deposition_id)
+        except dg.Failure:
+            return ""
+        return f"deposition {deposition}" if deposition in refused["deposition"] else ""
+    return ""
 
 
 def _process_tag() -> str:
@@ -124,7 +143,7 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     from cryoet_assets.lib.storage import process_alive
 
     host = socket.gethostname()
-    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    statuses = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
     abandoned = []
     for run in instance.get_runs(dg.RunsFilter(statuses=statuses)):
         if PROMOTION_TAG not in run.tags or COMMAND_TAG not in run.tags:
@@ -145,7 +164,8 @@ def _run(instance: dg.DagsterInstance, promotion, key: str) -> PartitionPromotio
 
     outcome = execute(instance, job_name=promotion.job_name, partition_key=key, tags={COMMAND_TAG: _process_tag()})
     if not outcome.success:
-        return PartitionPromotion(promotion.level, key, False, reason=outcome.error or "the promotion run failed")
+        return PartitionPromotion(promotion.level, key, False, reason=outcome.error or "the promotion run failed",
+                                  interrupted=outcome.interrupted)
     files = _latest_metadata(instance, promotion.files_key, key)
     rows = _latest_metadata(instance, promotion.rows_key, key)
     return PartitionPromotion(
@@ -178,13 +198,16 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
     if not gate.passed:
         return PartitionPromotion(promotion.level, key, False, reason="; ".join(gate.refusals))
     plan = plan_objects(storage.staging(), storage.production(), partition_scope(promotion.level, key))
+    gate.refuse_changed_staging(plan)
+    if not gate.passed:
+        return PartitionPromotion(promotion.level, key, False, reason="; ".join(gate.refusals))
     summary = plan.summary()
     result = PartitionPromotion(
         promotion.level, key, True, copied=summary["copy"], copied_bytes=summary["copy_bytes"],
         unchanged=summary["unchanged"], deleted=summary["delete"], excluded=summary["excluded"],
         warnings=gate.warnings,
     )
-    production = _existing_database(database.production_url)
+    production = existing_database(database.production_url)
     if production is None:
         result.warnings.append("the production database has no portal tables yet: every row would be inserted")
         return result
@@ -201,7 +224,7 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
     return result
 
 
-def _existing_database(url: str):
+def existing_database(url: str):
     """An engine on the portal database at `url` if it exists and has been migrated, else None; unlike
     `PortalDatabase`, it creates and migrates nothing (a dry run changes nothing)."""
     from sqlalchemy import inspect
@@ -226,11 +249,12 @@ def describe(result: PartitionPromotion, *, dry_run: bool = False) -> str:
     head = f"  {result.level:<16} {result.partition_key:<24}"
     if not result.promoted:
         return f"{head} REFUSED: " + "\n      ".join(result.reason.splitlines())
-    verb = "would copy" if dry_run else "copied"
+    would = "would " if dry_run else ""
+    verbs = ("copy", "delete", "insert", "update") if dry_run else ("copied", "deleted", "inserted", "updated")
     rows = result.row_counts()
-    line = (f"{head} {verb} {result.copied} ({result.copied_bytes / 1e6:.1f} MB), unchanged {result.unchanged}, "
-            f"{'would delete' if dry_run else 'deleted'} {result.deleted}")
+    line = (f"{head} {would}{verbs[0]} {result.copied} ({result.copied_bytes / 1e6:.1f} MB), unchanged "
+            f"{result.unchanged}, {would}{verbs[1]} {result.deleted}")
     if result.rows:
-        line += (f"; rows inserted {rows['inserted']}, updated {rows['updated']}, unchanged {rows['unchanged']}, "
-                 f"deleted {rows['deleted']}")
+        line += (f"; rows {would}{verbs[2]} {rows['inserted']}, {would}{verbs[3]} {rows['updated']}, unchanged "
+                 f"{rows['unchanged']}, {would}{verbs[1]} {rows['deleted']}")
     return line + "".join(f"\n      warning: {warning}" for warning in result.warnings)

@@ -112,3 +112,31 @@ def test_promote_copies_exactly_the_passing_partitions_then_only_what_changed(in
     assert all(key.startswith("20999/TS_003/Reconstructions/VoxelSpacing10.012/") for key in changed), changed
     assert any(key.endswith("TS_003.mrc") for key in changed)
     assert after.keys() == before.keys()
+
+    # A staging file edited by hand after its checks ran is not promoted: the run is refused as a whole.
+    photo = "20999/TS_001/Reconstructions/VoxelSpacing10.012/Images/100/key-photo-thumbnail.png"
+    staging.write_bytes(photo, staging.read_bytes(photo) + b"\0")
+    edited = run(promote, cwd=tmp_path)
+    assert edited.returncode == 1
+    assert "its staging objects are not those its last materialization wrote" in edited.stdout.split(
+        "20999__TS_001", 1)[1].split("\n  acquisition_run")[0]
+    assert {info.key: info.etag for info in production.list("")} == after
+
+
+def test_promote_refuses_what_would_damage_staging_or_production(tmp_path: Path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    base = ["promote", "--staging", str(staging), "--db", f"sqlite:///{tmp_path / 'staging.db'}",
+            "--dagster-home", str(tmp_path / "home")]
+    same = run([*base, "--production", f"file://{staging}/", "--production-db", f"sqlite:///{tmp_path / 'p.db'}"],
+               cwd=tmp_path)
+    assert same.returncode == 1 and f"--production file://{staging}/ is the staging bucket" in same.stderr
+    no_db = run([*base, "--production", str(tmp_path / "production"),
+                 "--production-db", f"sqlite:///{tmp_path / 'p.db'}"], cwd=tmp_path)
+    assert no_db.returncode == 1 and "no portal database there" in no_db.stderr
+    assert not (tmp_path / "staging.db").exists()
+    bad_url = run([*base, "--production", str(tmp_path / "production"), "--production-db", "nothing://here"],
+                  cwd=tmp_path)
+    assert bad_url.returncode == 1 and "not a database URL" in bad_url.stderr + bad_url.stdout
+    assert "Traceback" not in same.stderr + no_db.stderr + bad_url.stderr
+    assert not (tmp_path / "production").exists() and not (tmp_path / "p.db").exists()

@@ -6,9 +6,13 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel
 
+from cryoet_assets.defs.partitions import LEVELS
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.lib.documents import PortalDocuments, dumps, read_json, read_manifest, write_document
 from cryoet_assets.lib.paths import state_path
+
+
+SCOPE_DIGEST = "staging_digest"
 
 
 def _partition(context) -> str | None:
@@ -41,6 +45,13 @@ class PortalBucketIOManager(dg.ConfigurableIOManager):
             manifest = {"kind": "json", "value": value}
         bucket.write_bytes(key, dumps(manifest), content_type="application/json")
         context.add_output_metadata({"manifest": dg.MetadataValue.path(bucket.uri(key))})
+        level = LEVELS.get(context.asset_partitions_def.name) if context.has_asset_partitions else None
+        if level is not None:
+            from cryoet_assets.lib.promotion.objects import content_digest, partition_scope, scope_objects
+
+            # What the partition's staging objects are now: promotion copies them only if they still are.
+            objects = scope_objects(bucket, partition_scope(level, context.asset_partition_key))
+            context.add_output_metadata({SCOPE_DIGEST: content_digest(objects), "staging_objects": len(objects)})
 
     def load_input(self, context: dg.InputContext) -> Any:
         bucket = self.storage.staging()

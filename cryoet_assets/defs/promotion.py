@@ -57,6 +57,19 @@ class Gate:
     materializations: dict[str, int] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # `content_digest` of the partition's staging objects as the last materialization writing them left them.
+    staging_digest: str | None = None
+
+    def refuse_changed_staging(self, plan) -> None:
+        """Refuse when the staging objects `plan` would promote are not those the materializations left (a file
+        edited, added or deleted since, or another staging bucket)."""
+        if self.staging_digest is None:
+            self.refusals.append("no materialization recorded its staging objects: materialize it again")
+        elif plan.staging_digest() != self.staging_digest:
+            self.refusals.append(
+                "its staging objects are not those its last materialization wrote (edited, added or deleted "
+                "since, or another staging bucket): materialize it again so that its checks see them"
+            )
 
     @property
     def passed(self) -> bool:
@@ -77,8 +90,11 @@ def evaluate_gate(
     materialization, and no other run is materializing the partition now. Bounded queries: one per asset, one
     for the checks, one for the partition's runs in progress.
     """
+    from cryoet_assets.defs.io_managers import SCOPE_DIGEST
+
     gate = Gate()
     latest: dict[dg.AssetKey, int] = {}
+    digests: dict[int, str] = {}
     for key in promotion.staging_keys:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition_key]), limit=1
@@ -88,6 +104,10 @@ def evaluate_gate(
             continue
         latest[key] = records[0].storage_id
         gate.materializations[key.to_user_string()] = records[0].storage_id
+        digest = records[0].asset_materialization.metadata.get(SCOPE_DIGEST)
+        if digest is not None:
+            digests[records[0].storage_id] = digest.value
+    gate.staging_digest = digests[max(digests)] if digests else None
     _judge_checks(instance, promotion, partition_key, latest, gate)
     busy = _runs_in_progress(instance, partition_key, own_run_id=own_run_id)
     if busy:
@@ -225,13 +245,14 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
              database: PortalDatabase):
     from cryoet_assets.defs.parents import retry_step
     from cryoet_assets.families import partition_rows
-    from cryoet_assets.lib.db.sync import SyncError
+    from cryoet_assets.lib.db.sync import SyncError, row_exists
     from cryoet_assets.lib.promotion.objects import (
         ContentChangedError, partition_scope, plan_objects, promote_objects,
     )
     from cryoet_assets.lib.promotion.rows import MissingParentError, promote_rows
 
     key = context.partition_key
+    _require_distinct(storage, database)
     gate = evaluate_gate(context.instance, promotion, key, own_run_id=context.run_id)
     if not gate.passed:
         raise _refusal_failure(key, gate)
@@ -240,6 +261,11 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
     rows = partition_rows(promotion.level, key)
     prefixes = storage.production_prefixes()
     staging_db, production_db = database.staging(), database.production()
+    if not row_exists(staging_db, rows.root_table, rows.root):
+        # Its staging rows were loaded (the gate saw them materialized): this is another staging database.
+        gate.refusals.append(f"the staging database {database.staging_url} has no {rows}: is it the one "
+                             "the partition was ingested into?")
+        raise _refusal_failure(key, gate)
     try:
         # Parents (and id conflicts) are checked before any object is copied.
         promote_rows(staging_db, production_db, rows, **prefixes, dry_run=True)
@@ -263,6 +289,9 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
 
     staging, production = storage.staging(), storage.production()
     plan = plan_objects(staging, production, partition_scope(promotion.level, key))
+    gate.refuse_changed_staging(plan)
+    if not gate.passed:
+        raise _refusal_failure(key, gate)
     try:
         report = promote_objects(plan, staging, production, before_metadata=still_current)
         still_current()
@@ -283,6 +312,19 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
             "database_url": production_db.url.render_as_string(hide_password=True),
         },
     )
+
+
+def _require_distinct(storage: PortalStorage, database: PortalDatabase) -> None:
+    """Staging and production must be two buckets and two databases: promoting onto staging would rewrite it."""
+    from sqlalchemy.engine import make_url
+
+    if storage.staging().url == storage.production().url:
+        raise dg.Failure(f"the production bucket is the staging bucket ({storage.staging().url}): nothing promoted",
+                         allow_retries=False)
+    if make_url(database.staging_url) == make_url(database.production_url):
+        raise dg.Failure(f"the production database is the staging database "
+                         f"({make_url(database.staging_url).render_as_string(hide_password=True)}): nothing promoted",
+                         allow_retries=False)
 
 
 def _files_metadata(plan, report, gate: Gate, production) -> dict:

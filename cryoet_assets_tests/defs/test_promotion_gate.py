@@ -36,7 +36,7 @@ def ingested(tmp_path_factory):
         yield settings, instance
 
 
-def test_a_refused_deposition_refuses_its_dataset_and_runs_at_once(ingested):
+def test_a_refused_deposition_refuses_its_dataset_and_runs(ingested):
     from cryoet_assets.promote import promote
 
     settings, instance = ingested
@@ -47,9 +47,12 @@ def test_a_refused_deposition_refuses_its_dataset_and_runs_at_once(ingested):
     deposition, dataset, run = promote(instance, storage, database, targets)
 
     assert not deposition.promoted and "last ran on an earlier materialization" in deposition.reason
-    assert not dataset.promoted
-    assert "deposition 10999 is not in the production database; promote it first" in dataset.reason
+    assert (dataset.promoted, dataset.reason) == (False, "its deposition 10999 was not promoted")
     assert (run.promoted, run.reason) == (False, "its dataset 20999 was not promoted")
+    # Asked alone, the dataset's run finds no deposition row in production and fails at once, saying so.
+    [alone] = promote(instance, storage, database, [("dataset", "20999")])
+    assert not alone.promoted
+    assert "deposition 10999 is not in the production database; promote it first" in alone.reason
     assert [info.key for info in open_bucket(settings.production_url).list("")] == []
     # The checks run again on the deposition's new materialization: the next tests find it promotable.
     assert execute(instance, job_name="deposition_job", partition_key="10999").success

@@ -163,6 +163,10 @@ class ObjectPlan:
     excluded: list[str] = field(default_factory=list)
     scope: Scope | None = None
 
+    def staging_digest(self) -> str:
+        """`content_digest` of the staging objects the plan promotes (copied or already in production)."""
+        return content_digest([*self.copy, *self.unchanged])
+
     def summary(self) -> dict[str, int]:
         """Counts, and bytes to copy: `copy`, `copy_bytes`, `unchanged`, `delete`, `excluded`."""
         return {
@@ -280,6 +284,21 @@ def _check_plan(plan: ObjectPlan) -> None:
             raise ValueError(f"promotion plan names the bookkeeping key {info.key!r}, never promoted")
         if plan.scope is not None and not plan.scope.contains(info.key):
             raise ValueError(f"promotion plan of scope {plan.scope.prefix!r} names {info.key!r}, outside it")
+
+
+def scope_objects(bucket: Bucket, scope: Scope) -> list[ObjectInfo]:
+    """Listing entries of the objects of `scope` in `bucket` that promotion would copy (no bookkeeping),
+    sorted by key."""
+    return [info for info in _list_scope(bucket, scope) if not is_bookkeeping(info.key)]
+
+
+def content_digest(infos: Iterable[ObjectInfo]) -> str:
+    """SHA-256 hex digest of the (key, size, version tag) of `infos`, in key order: equal digests mean the same
+    objects with the same contents (S3 ETags; a local file's modification time and size)."""
+    digest = hashlib.sha256()
+    for info in sorted(infos, key=lambda item: item.key):
+        digest.update(f"{info.key}\t{info.size}\t{info.etag}\n".encode())
+    return digest.hexdigest()
 
 
 def _list_scope(bucket: Bucket, scope: Scope) -> list[ObjectInfo]:
