@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--staging", required=True, help="staging bucket: folder, file:// or s3://bucket/prefix")
     ingest.add_argument("--db", required=True, help="staging portal database, a SQLAlchemy URL")
     ingest.add_argument("--production", help="production bucket (default: <staging>-production)")
-    ingest.add_argument("--production-db", help="production database URL (default: the staging one)")
+    ingest.add_argument("--production-db", help="production database URL, for promotion (default: beside the "
+                                                "staging one, its name suffixed -production, or _production)")
     ingest.add_argument("--staging-https-prefix", default="",
                         help="public https:// URL of the staging bucket's root, written to the portal "
                              "database's https columns (required when --staging is an s3:// bucket)")
@@ -199,7 +200,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         staging_url=args.staging,
         production_url=args.production or f"{args.staging.rstrip('/')}-production",
         staging_db_url=args.db,
-        production_db_url=args.production_db or args.db,
+        production_db_url=args.production_db or _beside(args.db),
         s3_endpoint_url=args.s3_endpoint_url,
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
@@ -219,7 +220,7 @@ def run_promote(args: argparse.Namespace) -> int:
 
     from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.lib.paths import STATE_PREFIX
-    from cryoet_assets.promote import describe, fail_abandoned_runs, promote, promotion_targets
+    from cryoet_assets.promote import describe, existing_database, fail_abandoned_runs, promote, promotion_targets
     from cryoet_assets.runner import Settings
 
     settings = Settings(
@@ -248,6 +249,8 @@ def run_promote(args: argparse.Namespace) -> int:
     verb = "Would promote" if args.dry_run else "Promoting"
     print(f"{verb} from {storage.staging().uri('')} to {storage.production().uri('')} "
           f"(database {settings.production_db_url})")
+    if args.dry_run and existing_database(settings.production_db_url) is None:
+        print("  the production database has no portal tables yet: every row would be inserted")
     with dg.DagsterInstance.get() as instance:
         if not args.dry_run:
             for abandoned in fail_abandoned_runs(instance):
@@ -275,6 +278,22 @@ def run_promote(args: argparse.Namespace) -> int:
           f"{sum(r.unchanged for r in done)} unchanged, {sum(r.deleted for r in done)} "
           f"{'to delete' if args.dry_run else 'deleted'}")
     return 1 if refused else 0
+
+
+def _beside(db_url: str) -> str:
+    """The default production database of a staging one: `portal.db` -> `portal-production.db` (SQLite), else
+    the database name suffixed `_production` on the same server."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if not url.database:
+        return db_url
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database)
+        name = str(path.with_name(f"{path.stem}-production{path.suffix}"))
+    else:
+        name = f"{url.database}_production"
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _promotion_problem(settings) -> str:
@@ -371,7 +390,23 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
     if ui_dir is None:
         print("  (export the CRYOET_* variables first: " + " ".join(f"{k}={v}" for k, v in
                                                                   settings.environment().items()) + ")")
+    print("\nPromote the partitions whose checks passed to production (--dry-run first to see what it would do):")
+    print(f"  {Path(sys.executable).parent / 'cryoet-assets'} " + " ".join(_promote_arguments(settings, home)))
     return 0 if report.success else 1
+
+
+def _promote_arguments(settings, home: Path) -> list[str]:
+    """The `promote` arguments for the buckets, databases and instance of an ingest."""
+    import shlex
+
+    arguments = ["promote", "--staging", settings.staging_url, "--production", settings.production_url,
+                 "--db", settings.staging_db_url, "--production-db", settings.production_db_url]
+    for option, value in (("--s3-endpoint-url", settings.s3_endpoint_url),
+                          ("--staging-https-prefix", settings.staging_https_prefix),
+                          ("--production-https-prefix", settings.production_https_prefix)):
+        if value:
+            arguments += [option, value]
+    return [shlex.quote(argument) for argument in [*arguments, "--dagster-home", str(home)]]
 
 
 class TerminalDisplay:

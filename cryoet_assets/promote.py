@@ -208,8 +208,7 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
         warnings=gate.warnings,
     )
     production = existing_database(database.production_url)
-    if production is None:
-        result.warnings.append("the production database has no portal tables yet: every row would be inserted")
+    if production is None:  # the command says it once: every row would be inserted
         return result
     try:
         report = promote_rows(database.staging(), production, partition_rows(promotion.level, key),
