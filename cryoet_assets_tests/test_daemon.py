@@ -242,7 +242,7 @@ def check_runs(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], *, daemo
 def check_sensors(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], later: dict) -> None:
     """No tick failed; the ticks requested exactly the runs there are; the later ticks requested nothing."""
     states = sensor_states(instance)
-    assert set(states) == {"deposit_sensor", "plan_sensor", "dataset_rollup_sensor"}
+    assert set(states) == {"deposit_sensor", "plan_sensor", "dataset_rollup_sensor", "promotion_fanout_sensor"}
     requested = []
     for name, state in states.items():
         ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)

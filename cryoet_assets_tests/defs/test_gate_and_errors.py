@@ -168,8 +168,12 @@ def test_what_was_odd_about_a_source_reaches_the_curator(embedded):
     deposit.write_bytes(key, deposit.read_bytes(key) + bytes(4096))  # read all the same, with a warning
     instance.add_dynamic_partitions("datasets", ["20999"])
     assert execute(instance, job_name="dataset_plan_job", partition_key="20999").success
+    # The run's rows wait for its deposition's and dataset's: load those first.
+    instance.add_dynamic_partitions("depositions", ["10999"])
+    assert execute(instance, job_name="deposition_job", partition_key="10999").success
+    assert execute(instance, job_name="dataset_job", partition_key="20999").success
     instance.add_dynamic_partitions("acquisition_runs", ["20999__TS_002"])
-    execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_002")
+    assert execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_002").success
 
     materialization = instance.get_latest_materialization_event(dg.AssetKey("tomograms")).asset_materialization
     assert materialization.partition == "20999__TS_002"
