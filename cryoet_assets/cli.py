@@ -298,23 +298,18 @@ def _beside(db_url: str) -> str:
 
 def _promotion_problem(settings) -> str:
     """Why these buckets and databases cannot be promoted between, or "" (nothing is created or changed)."""
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from cryoet_assets.lib.storage import open_bucket
+    from cryoet_assets.defs.promotion import distinct_problem
     from cryoet_assets.promote import existing_database
 
-    endpoint = settings.s3_endpoint_url or None
-    if open_bucket(settings.staging_url, endpoint_url=endpoint).url == open_bucket(
-        settings.production_url, endpoint_url=endpoint
-    ).url:
-        return f"--production {settings.production_url} is the staging bucket"
     try:
-        from sqlalchemy.engine import make_url
-
         for url in (settings.staging_db_url, settings.production_db_url):
             make_url(url).get_dialect()  # an unknown scheme raises here, before anything connects
-        if make_url(settings.staging_db_url) == make_url(settings.production_db_url):
-            return f"--production-db {settings.production_db_url} is the staging database"
+        problem = distinct_problem(*settings.resources())
+        if problem:
+            return problem
         staging = existing_database(settings.staging_db_url)
         if staging is None:
             return f"--db {settings.staging_db_url}: no portal database there (it is the one ingest loaded)"

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 
-# Names the promote command's process on each run it executes ("<host>:<pid>"), so that a later promote can
-# tell a run whose process died (kill -9, out of memory, a lost machine's reboot) from one still going.
 @dataclass
 class PartitionPromotion:
     """What promoting one partition did (or, in a dry run, would do); `reason` says why it was refused."""
@@ -81,17 +79,16 @@ def promote(
     assets, their metadata and lineage are recorded as in the UI. Dry run: the same gate, object plan and row
     comparison, and nothing written anywhere (no run either).
     """
-    from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
+    from cryoet_assets.defs.partitions import BY_LEVEL
     from cryoet_assets.definitions import promotions
 
     by_level = {promotion.level: promotion for promotion in promotions}
-    partitions = {"deposition": depositions, "dataset": datasets, "acquisition_run": acquisition_runs}
     refused: dict[str, set[str]] = {"deposition": set(), "dataset": set()}
     results = []
     for level, key in targets:
         promotion = by_level[level]
         parent = _refused_parent(storage, level, key, refused)
-        if not instance.has_dynamic_partition(partitions[level].name, key):
+        if not instance.has_dynamic_partition(BY_LEVEL[level].name, key):
             result = PartitionPromotion(level, key, False, reason="this instance has never ingested it")
         elif parent:
             result = PartitionPromotion(level, key, False, reason=f"its {parent} was not promoted")
@@ -126,6 +123,8 @@ def _refused_parent(storage, level: str, key: str, refused: dict[str, set[str]])
 
 
 def _process_tag() -> str:
+    """The promote command's process, "<host>:<pid>", tagged on each run it executes (`COMMAND_TAG`): a later
+    promote tells a run whose process died (kill -9, out of memory, a reboot) from one still going."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -188,17 +187,11 @@ def _latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: 
 
 
 def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, database) -> PartitionPromotion:
-    from cryoet_assets.defs.promotion import evaluate_gate
-    from cryoet_assets.families import partition_rows
+    from cryoet_assets.defs.promotion import judge
     from cryoet_assets.lib.db.sync import SyncError
-    from cryoet_assets.lib.promotion.objects import partition_scope, plan_objects
     from cryoet_assets.lib.promotion.rows import MissingParentError, promote_rows
 
-    gate = evaluate_gate(instance, promotion, key)
-    if not gate.passed:
-        return PartitionPromotion(promotion.level, key, False, reason="; ".join(gate.refusals))
-    plan = plan_objects(storage.staging(), storage.production(), partition_scope(promotion.level, key))
-    gate.refuse_changed_staging(plan)
+    gate, plan, rows = judge(instance, promotion, key, storage, database)
     if not gate.passed:
         return PartitionPromotion(promotion.level, key, False, reason="; ".join(gate.refusals))
     summary = plan.summary()
@@ -211,8 +204,7 @@ def _dry_run(instance: dg.DagsterInstance, promotion, key: str, storage, databas
     if production is None:  # the command says it once: every row would be inserted
         return result
     try:
-        report = promote_rows(database.staging(), production, partition_rows(promotion.level, key),
-                              **storage.production_prefixes(), dry_run=True)
+        report = promote_rows(database.staging(), production, rows, **storage.production_prefixes(), dry_run=True)
         result.rows = report.as_dict()
     except MissingParentError as exc:
         result.warnings.append(f"rows wait for their parents: {exc}")

@@ -130,7 +130,8 @@ def test_promote_refuses_what_would_damage_staging_or_production(tmp_path: Path)
             "--dagster-home", str(tmp_path / "home")]
     same = run([*base, "--production", f"file://{staging}/", "--production-db", f"sqlite:///{tmp_path / 'p.db'}"],
                cwd=tmp_path)
-    assert same.returncode == 1 and f"--production file://{staging}/ is the staging bucket" in same.stderr
+    assert same.returncode == 1
+    assert f"promote: the production bucket is the staging bucket ({staging.as_uri()}); nothing promoted" in same.stderr
     no_db = run([*base, "--production", str(tmp_path / "production"),
                  "--production-db", f"sqlite:///{tmp_path / 'p.db'}"], cwd=tmp_path)
     assert no_db.returncode == 1 and "no portal database there" in no_db.stderr

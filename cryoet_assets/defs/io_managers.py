@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel
 
-from cryoet_assets.defs.partitions import LEVELS
+from cryoet_assets.defs.partitions import LEVEL_OF
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.lib.documents import PortalDocuments, dumps, read_json, read_manifest, write_document
 from cryoet_assets.lib.paths import state_path
@@ -45,7 +45,7 @@ class PortalBucketIOManager(dg.ConfigurableIOManager):
             manifest = {"kind": "json", "value": value}
         bucket.write_bytes(key, dumps(manifest), content_type="application/json")
         context.add_output_metadata({"manifest": dg.MetadataValue.path(bucket.uri(key))})
-        level = LEVELS.get(context.asset_partitions_def.name) if context.has_asset_partitions else None
+        level = LEVEL_OF.get(context.asset_partitions_def.name) if context.has_asset_partitions else None
         if level is not None:
             from cryoet_assets.lib.promotion.objects import content_digest, partition_scope, scope_objects
 

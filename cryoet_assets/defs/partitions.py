@@ -6,5 +6,8 @@ datasets = dg.DynamicPartitionsDefinition(name="datasets")
 depositions = dg.DynamicPartitionsDefinition(name="depositions")
 acquisition_runs = dg.DynamicPartitionsDefinition(name="acquisition_runs")
 
-# The partition level (`lib.family.Level`) of each partitions definition's name.
-LEVELS = {depositions.name: "deposition", datasets.name: "dataset", acquisition_runs.name: "acquisition_run"}
+# The partitions definition of each partition level (`lib.family.Level`), and the level of each definition's name.
+BY_LEVEL: dict[str, dg.DynamicPartitionsDefinition] = {
+    "deposition": depositions, "dataset": datasets, "acquisition_run": acquisition_runs,
+}
+LEVEL_OF = {definition.name: level for level, definition in BY_LEVEL.items()}

@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from cryoet_assets.defs.partitions import acquisition_runs, datasets, depositions
+from cryoet_assets.defs.partitions import BY_LEVEL
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
 from cryoet_assets.families import families_at
 
 GROUP = "production"
 PROMOTION_TAG = "cryoet/promotion"
 PARTITION_TAG = "dagster/partition"
-LEVEL_PARTITIONS: dict[str, dg.PartitionsDefinition] = {
-    "deposition": depositions,
-    "dataset": datasets,
-    "acquisition_run": acquisition_runs,
-}
 # Promotion of a level waits for its parents' rows in production; the promote command runs the levels in this order.
 LEVEL_ORDER = ("deposition", "dataset", "acquisition_run")
 PROMOTION_INTERVAL_SECONDS = 30
@@ -166,6 +161,49 @@ def _only_production(selection) -> bool:
     return bool(selection) and all(key.path[0] == GROUP for key in selection)
 
 
+def judge(
+    instance: dg.DagsterInstance, promotion: LevelPromotion, partition_key: str, storage: PortalStorage,
+    database: PortalDatabase, *, own_run_id: str | None = None,
+):
+    """Everything checked before anything of `partition_key` changes in production: staging and production are
+    distinct, the gate (`evaluate_gate`), the staging database holds the partition's rows, and its staging
+    objects are those its last materialization wrote. Returns (gate, object plan, row scope); the plan is None
+    when the partition was refused before it was planned. Reads only.
+    """
+    from cryoet_assets.families import partition_rows
+    from cryoet_assets.lib.db.sync import row_exists
+    from cryoet_assets.lib.promotion.objects import partition_scope, plan_objects
+
+    rows = partition_rows(promotion.level, partition_key)
+    problem = distinct_problem(storage, database)
+    if problem:
+        return Gate(refusals=[problem]), None, rows
+    gate = evaluate_gate(instance, promotion, partition_key, own_run_id=own_run_id)
+    if not gate.passed:
+        return gate, None, rows
+    if not row_exists(database.staging(), rows.root_table, rows.root):
+        # Its staging rows were loaded (the gate saw them materialized): this is another staging database.
+        gate.refusals.append(f"the staging database {database.staging_url} has no {rows}: is it the one "
+                             "the partition was ingested into?")
+        return gate, None, rows
+    plan = plan_objects(storage.staging(), storage.production(), partition_scope(promotion.level, partition_key))
+    gate.refuse_changed_staging(plan)
+    return gate, plan, rows
+
+
+def distinct_problem(storage: PortalStorage, database: PortalDatabase) -> str:
+    """Why staging and production are not two buckets and two databases, or "": promoting onto staging would
+    rewrite it."""
+    from sqlalchemy.engine import make_url
+
+    if storage.staging().url == storage.production().url:
+        return f"the production bucket is the staging bucket ({storage.staging().url})"
+    if make_url(database.staging_url) == make_url(database.production_url):
+        url = make_url(database.staging_url).render_as_string(hide_password=True)
+        return f"the production database is the staging database ({url})"
+    return ""
+
+
 def _refusal_failure(partition_key: str, gate: Gate) -> dg.Failure:
     lines = "\n".join(f"- {reason}" for reason in gate.refusals)
     return dg.Failure(
@@ -205,7 +243,7 @@ def build_promotion(
             dg.define_asset_job(
                 promotion.job_name,
                 selection=dg.AssetSelection.assets(promotion.files_key, promotion.rows_key),
-                partitions_def=LEVEL_PARTITIONS[level],
+                partitions_def=BY_LEVEL[level],
                 tags={PROMOTION_TAG: level},
                 description=(
                     "Promote datasets whose blocking checks passed to production; their depositions and "
@@ -222,7 +260,7 @@ def _promotion_asset(promotion: LevelPromotion, files_deps: list, rows_deps: lis
 
     @dg.multi_asset(
         name=f"promote_{level}",
-        partitions_def=LEVEL_PARTITIONS[level],
+        partitions_def=BY_LEVEL[level],
         specs=[
             dg.AssetSpec(
                 promotion.files_key, deps=files_deps, group_name=GROUP, kinds={"s3"},
@@ -244,28 +282,18 @@ def _promotion_asset(promotion: LevelPromotion, files_deps: list, rows_deps: lis
 def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, storage: PortalStorage,
              database: PortalDatabase):
     from cryoet_assets.defs.parents import retry_step
-    from cryoet_assets.families import partition_rows
-    from cryoet_assets.lib.db.sync import SyncError, row_exists
-    from cryoet_assets.lib.promotion.objects import (
-        ContentChangedError, partition_scope, plan_objects, promote_objects,
-    )
+    from cryoet_assets.lib.db.sync import SyncError
+    from cryoet_assets.lib.promotion.objects import ContentChangedError, promote_objects
     from cryoet_assets.lib.promotion.rows import MissingParentError, promote_rows
 
     key = context.partition_key
-    _require_distinct(storage, database)
-    gate = evaluate_gate(context.instance, promotion, key, own_run_id=context.run_id)
+    gate, plan, rows = judge(context.instance, promotion, key, storage, database, own_run_id=context.run_id)
     if not gate.passed:
         raise _refusal_failure(key, gate)
     for warning in gate.warnings:
         context.log.warning(warning)
-    rows = partition_rows(promotion.level, key)
     prefixes = storage.production_prefixes()
     staging_db, production_db = database.staging(), database.production()
-    if not row_exists(staging_db, rows.root_table, rows.root):
-        # Its staging rows were loaded (the gate saw them materialized): this is another staging database.
-        gate.refusals.append(f"the staging database {database.staging_url} has no {rows}: is it the one "
-                             "the partition was ingested into?")
-        raise _refusal_failure(key, gate)
     try:
         # Parents (and id conflicts) are checked before any object is copied.
         promote_rows(staging_db, production_db, rows, **prefixes, dry_run=True)
@@ -288,10 +316,6 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
             )
 
     staging, production = storage.staging(), storage.production()
-    plan = plan_objects(staging, production, partition_scope(promotion.level, key))
-    gate.refuse_changed_staging(plan)
-    if not gate.passed:
-        raise _refusal_failure(key, gate)
     try:
         report = promote_objects(plan, staging, production, before_metadata=still_current)
         still_current()
@@ -312,19 +336,6 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
             "database_url": production_db.url.render_as_string(hide_password=True),
         },
     )
-
-
-def _require_distinct(storage: PortalStorage, database: PortalDatabase) -> None:
-    """Staging and production must be two buckets and two databases: promoting onto staging would rewrite it."""
-    from sqlalchemy.engine import make_url
-
-    if storage.staging().url == storage.production().url:
-        raise dg.Failure(f"the production bucket is the staging bucket ({storage.staging().url}): nothing promoted",
-                         allow_retries=False)
-    if make_url(database.staging_url) == make_url(database.production_url):
-        raise dg.Failure(f"the production database is the staging database "
-                         f"({make_url(database.staging_url).render_as_string(hide_password=True)}): nothing promoted",
-                         allow_retries=False)
 
 
 def _files_metadata(plan, report, gate: Gate, production) -> dict:
@@ -405,7 +416,6 @@ def build_promotion_fanout_sensor(promotions: Sequence[LevelPromotion], jobs: Se
     and of the `promote` command are left alone: they request their partitions themselves.
     """
     from cryoet_assets.defs.ingestion import load_plan
-    from cryoet_assets.defs.resources import PortalStorage
 
     by_level = {promotion.level: promotion for promotion in promotions}
     dataset, deposition, run = by_level["dataset"], by_level["deposition"], by_level["acquisition_run"]

@@ -233,10 +233,10 @@ def promote_objects(
     Data objects are copied `threads` at a time; then `before_metadata()` is called if given (the caller
     re-checks its gate there and raises to stop: no metadata document is written then); then the metadata
     documents, deepest key first; then the stale metadata documents are deleted, shallowest first, and last
-    the stale data. Every copy is verified: S3 to S3 of one endpoint is a server-side copy (CopyObject up to
-    `single_copy_limit` bytes, else a multipart copy) conditional on the planned ETag, recording it as the
-    copy's `source-etag` metadata, then checked by a HEAD (size and ETag, or `source-etag` for a multipart
-    source or copy); any other pair streams the object into a temporary file beside its target, hashing it
+    the stale data. Every copy is verified: S3 to S3 of one endpoint is a server-side copy conditional on the
+    planned ETag; a single-part object up to `single_copy_limit` bytes is one CopyObject checked by the ETag
+    (MD5) it answers with, any other is copied with its source ETag as `source-etag` metadata and checked by a
+    HEAD (size and `source-etag`); any other pair streams the object into a temporary file beside its target, hashing it
     (SHA-256), re-checks the staging object's version, publishes the file in one step and hashes the stored
     copy again. S3 throttling (SlowDown, 503) is retried with backoff by the buckets' retry.
 
