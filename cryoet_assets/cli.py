@@ -63,13 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate-config", help="validate ingestion configs offline")
     validate.add_argument("files", nargs="+", type=Path)
 
+    from cryoet_assets.lib.deposit_access import DEFAULT_EXPIRY
+
     grant = commands.add_parser(
         "grant-deposit", help="let a data creator upload into one deposition's folder of an S3 deposit"
     )
     grant.add_argument("--deposit", required=True, help="deposit bucket: s3://bucket/prefix")
     grant.add_argument("--deposition", required=True, type=_deposition_id,
                        help="deposition id: the creator may upload into {prefix}/{deposition}/ only")
-    grant.add_argument("--expires", type=_expiry, default="7d",
+    grant.add_argument("--expires", type=_expiry, default=DEFAULT_EXPIRY,
                        help="how long the access lasts: 7d, 12h or 30m (default and longest: 7d)")
     grant.add_argument("--s3-endpoint-url", default="", help="S3 endpoint, e.g. for MinIO")
 

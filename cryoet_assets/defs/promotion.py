@@ -191,6 +191,22 @@ def judge(
     return gate, plan, rows
 
 
+def require_unchanged(
+    instance: dg.DagsterInstance, promotion: LevelPromotion, partition_key: str, gate: Gate, *,
+    own_run_id: str | None = None,
+) -> None:
+    """Raise a dg.Failure (not retried) unless the gate of `partition_key` still passes on the staging
+    materializations `gate` passed on: called between the data and the metadata documents, and before the rows."""
+    again = evaluate_gate(instance, promotion, partition_key, own_run_id=own_run_id)
+    if again.content_version != gate.content_version or not again.passed:
+        raise dg.Failure(
+            f"staging changed for {partition_key} while it was being promoted "
+            f"({'; '.join(again.refusals) or 'a newer materialization'}); no metadata document was copied after "
+            "it: run its checks again, then promote again",
+            allow_retries=False,
+        )
+
+
 def distinct_problem(storage: PortalStorage, database: PortalDatabase) -> str:
     """Why staging and production are not two buckets and two databases, or "": promoting onto staging would
     rewrite it."""
@@ -307,18 +323,12 @@ def _promote(context: dg.AssetExecutionContext, promotion: LevelPromotion, stora
                          allow_retries=False) from exc
 
     def still_current() -> None:
-        again = evaluate_gate(context.instance, promotion, key, own_run_id=context.run_id)
-        if again.content_version != gate.content_version or not again.passed:
-            raise ContentChangedError(
-                f"staging changed for {key} while it was being promoted "
-                f"({'; '.join(again.refusals) or 'a newer materialization'}); no metadata document was copied: "
-                "run its checks again, then promote again"
-            )
+        require_unchanged(context.instance, promotion, key, gate, own_run_id=context.run_id)
 
     staging, production = storage.staging(), storage.production()
     try:
         report = promote_objects(plan, staging, production, before_metadata=still_current)
-        still_current()
+        still_current()  # the rows, read next, must be those of the same materializations
     except ContentChangedError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
     version = dg.DataVersion(gate.content_version)

@@ -18,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryoet_assets.lib.keys import UnsafeNameError, check_name
-from cryoet_assets.lib.paths import STATE_PREFIX
+from cryoet_assets.lib.paths import STATE_PREFIX, state_path
 from cryoet_assets.lib.storage import Bucket, S3Bucket, open_bucket
 
 log = logging.getLogger(__name__)
 
-GRANTS_FOLDER = f"{STATE_PREFIX}/grants"
+GRANTS = "grants"
+GRANTS_FOLDER = f"{STATE_PREFIX}/{GRANTS}"
 # AWS Signature Version 4 signing keys, and so presigned requests, are valid for at most 7 days.
 MAX_EXPIRY = timedelta(days=7)
 DEFAULT_EXPIRY = "7d"
@@ -105,7 +106,7 @@ def check_deposition_id(deposition_id: object) -> str:
 
 def grant_record_key(deposition_id: object) -> str:
     """Bucket-relative key of a deposition's grant record: `_cryoet_assets/grants/{deposition}.json`."""
-    return f"{GRANTS_FOLDER}/{check_deposition_id(deposition_id)}.json"
+    return state_path(GRANTS, check_deposition_id(deposition_id))
 
 
 def grant_deposit(
@@ -141,9 +142,11 @@ def grant_deposit(
             "variables: the policy would grant more than one folder"
         )
     key_prefix = f"{bucket.prefix}/{folder}/" if bucket.prefix else f"{folder}/"
-    created = datetime.now(UTC).replace(microsecond=0)
+    record_key = grant_record_key(folder)
     post = presigned_post(bucket, key_prefix, expires)
     expiry = signed_expiry(post)
+    # The policy's expiration comes from the signer's clock: the grant starts `expires` before it.
+    created = expiry - expires
     grant = DepositGrant(
         deposition=folder,
         bucket=bucket.bucket_name,
@@ -152,10 +155,10 @@ def grant_deposit(
         expires=expiry,
         post=post,
         iam_policy=iam_policy(bucket.bucket_name, key_prefix, expires=expiry),
-        record_uri=bucket.uri(grant_record_key(folder)),
+        record_uri=bucket.uri(record_key),
         endpoint_url=bucket.endpoint_url,
     )
-    bucket.write_bytes(grant_record_key(folder), json.dumps(grant.record(), indent=2).encode() + b"\n")
+    bucket.write_bytes(record_key, json.dumps(grant.record(), indent=2).encode() + b"\n")
     return grant
 
 

@@ -142,3 +142,20 @@ def test_promotion_job_brings_its_datasets_depositions_and_runs(ingested):
                    tags={"cryoet/promoted_by": "promote"}).success
     after = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
     assert after.run_requests == []
+
+
+def test_a_staging_change_during_a_promotion_stops_it_with_a_failure(ingested):
+    from cryoet_assets.definitions import promotions
+    from cryoet_assets.defs.promotion import evaluate_gate, require_unchanged
+
+    settings, instance = ingested
+    [promotion] = [item for item in promotions if item.level == "acquisition_run"]
+    gate = evaluate_gate(instance, promotion, RUN)
+    assert gate.passed, gate.refusals
+    require_unchanged(instance, promotion, RUN, gate)  # nothing changed since: it passes
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="run_metadata", partition=RUN))
+    with pytest.raises(dg.Failure, match=f"staging changed for {RUN} while it was being promoted") as failure:
+        require_unchanged(instance, promotion, RUN, gate)
+    assert "check run_metadata_valid of run_metadata last ran on an earlier materialization" in str(failure.value)
+    assert failure.value.allow_retries is False

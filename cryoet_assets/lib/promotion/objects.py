@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from cryoet_assets.lib import paths
 from cryoet_assets.lib.family import Level
@@ -248,11 +248,10 @@ def promote_objects(
     """
     started = time.monotonic()
     _check_plan(plan)
+    # The plan lists data before documents (deepest first) and stale documents (shallowest first) before data.
     data = [info for info in plan.copy if not is_metadata_document(info.key)]
-    documents = _write_order(info for info in plan.copy if is_metadata_document(info.key))
-    stale_documents = sorted(
-        (info for info in plan.delete if is_metadata_document(info.key)), key=_shallowest_first
-    )
+    documents = [info for info in plan.copy if is_metadata_document(info.key)]
+    stale_documents = [info for info in plan.delete if is_metadata_document(info.key)]
     stale_data = [info for info in plan.delete if not is_metadata_document(info.key)]
 
     def copy(info: ObjectInfo) -> None:
@@ -368,12 +367,19 @@ def _same_content(staging: Bucket, production: Bucket, staged: ObjectInfo, held:
 
 def _sha256(bucket: Bucket, key: str) -> tuple[str, int]:
     """(SHA-256 hex digest, size in bytes) of the object `key`, streamed."""
+    with bucket.open_read(key) as handle:
+        return _hash_stream(handle)
+
+
+def _hash_stream(source: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
+    """(SHA-256 hex digest, size in bytes) of what `source` holds, written on to `sink` if given."""
     digest = hashlib.sha256()
     size = 0
-    with bucket.open_read(key) as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-            size += len(chunk)
+    for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
     return digest.hexdigest(), size
 
 
@@ -439,13 +445,8 @@ def _copy_server_side(
 
     copied = production._head(info.key)
     size = None if copied is None else int(copied["ContentLength"])
-    if single and "-" not in info.etag:
-        # CopyObject of a single-part object keeps its MD5 ETag: a check of the content itself.
-        expected = f"size {info.size}, ETag {info.etag}"
-        found = f"size {size}, ETag {_head_etag(copied)}"
-    else:
-        expected = f"size {info.size}, {SOURCE_ETAG_METADATA} {info.etag}"
-        found = f"size {size}, {SOURCE_ETAG_METADATA} {None if copied is None else _head_source_etag(copied)}"
+    expected = f"size {info.size}, {SOURCE_ETAG_METADATA} {info.etag}"
+    found = f"size {size}, {SOURCE_ETAG_METADATA} {None if copied is None else _head_source_etag(copied)}"
     if expected != found:
         _raise_mismatch(staging, production, info, expected, found)
 
@@ -491,19 +492,12 @@ def _copy_streaming(staging: Bucket, production: Bucket, info: ObjectInfo) -> No
 
 def _stream_to_file(staging: Bucket, info: ObjectInfo, local: Path) -> tuple[str, int]:
     """Copy the staging object to the local file `local`; (SHA-256 hex digest, size) of what was read."""
-    digest = hashlib.sha256()
-    size = 0
     try:
         source = staging.open_read(info.key)
     except FileNotFoundError:
         raise _changed(staging, info, None) from None
     with source, local.open("wb") as out:
-        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-        out.flush()
-    return digest.hexdigest(), size
+        return _hash_stream(source, out)
 
 
 def _raise_mismatch(staging: Bucket, production: Bucket, info: ObjectInfo, expected: str, found: str) -> None:

@@ -63,7 +63,7 @@ class RowScope:
         if len(set(self.tables)) != len(self.tables):
             raise ValueError(f"the scope names a table twice: {self.tables}")
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:  # `root` is a read-only mapping, which the generated hash cannot take
         return hash((self.root_table, tuple(sorted(self.root.items())), self.tables))
 
     def __str__(self) -> str:
