@@ -1,8 +1,8 @@
 """The deployment path: `dagster-daemon run` on a Postgres instance configured by deploy/dagster.yaml.
 
 Nothing is ticked or launched by the test: the daemon's sensors find the demo deposit, its queued run
-coordinator launches the runs they request (each in a run worker of the code server the workspace file makes
-it start), and the test only watches the instance and then looks at what the runs left behind.
+coordinator launches the runs they request (each in a run worker forked by the run launcher's fork server),
+and the test only watches the instance and then looks at what the runs left behind.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from cryoet_assets.defs.sensors import FOLLOW_INTERVAL_SECONDS
 from cryoet_assets.lib.db import make_engine
 from cryoet_assets.lib.demo import DEMO_RUNS, write_demo
 from cryoet_assets.lib.storage import open_bucket
+from cryoet_assets.run_launcher import WORKER_TAG
 from cryoet_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG, Settings, workspace_yaml
 
 pytestmark = pytest.mark.integration
@@ -234,6 +235,8 @@ def check_runs(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], *, daemo
                        and event.message.startswith("Executing steps in process (pid: ")]
         pid = int(executing.engine_event_data.metadata["pid"].value)
         assert pid != daemon_pid
+        # ...a process forked by the run launcher's fork server, which the run's worker tag names.
+        assert run.tags[WORKER_TAG].split(":")[1] == str(pid), run.tags
         started = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED}
         steps = [event for event in events if event.event_type in started]
         assert steps and {event.pid for event in steps} == {pid}, run.job_name

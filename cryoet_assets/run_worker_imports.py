@@ -1,0 +1,27 @@
+"""What a run imports, for the run launcher's fork server to load once (`preload_modules` in dagster.yaml).
+
+Runs forked from that server start with these modules loaded instead of importing them each: the libraries the
+assets import inside their functions (kept out of the definitions, which the code server and the UI load too)
+and every module of the package's libraries and entity families. Nothing else imports this module.
+"""
+
+import importlib
+import pkgutil
+
+import alembic.command  # noqa: F401
+import fsspec  # noqa: F401
+import great_expectations  # noqa: F401
+import mrcfile  # noqa: F401
+import numcodecs  # noqa: F401
+import PIL.Image  # noqa: F401
+import sqlalchemy  # noqa: F401
+import upath  # noqa: F401
+import zarr  # noqa: F401
+
+import cryoet_assets.families
+import cryoet_assets.lib
+
+for _package in (cryoet_assets.lib, cryoet_assets.families):
+    for _module in pkgutil.walk_packages(_package.__path__, f"{_package.__name__}."):
+        if ".migrations" not in _module.name:
+            importlib.import_module(_module.name)

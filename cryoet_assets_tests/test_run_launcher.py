@@ -1,0 +1,144 @@
+"""ForkedRunLauncher on a real instance and workspace (a code server of `launcher_code`, started as the daemon
+starts one): runs are forked from one warm process and end as Dagster says they did; a run can be terminated;
+run monitoring's health check sees a worker die; a changed code file gets a new fork server; a location run by
+another interpreter is left to the default launcher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.launcher import WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import ModuleTarget
+
+from cryoet_assets.run_launcher import WORKER_TAG, ForkedRunLauncher
+
+TESTS = Path(__file__).resolve().parent
+CODE = TESTS / "launcher_code" / "definitions.py"
+RunStatus = dg.DagsterRunStatus
+
+
+@pytest.fixture
+def location(tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, WorkspaceProcessContext]]:
+    monkeypatch.syspath_prepend(str(TESTS))
+    launcher = {"module": "cryoet_assets.run_launcher", "class": "ForkedRunLauncher",
+                "config": {"preload_modules": ["json"]}}
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(overrides={"run_launcher": launcher}, temp_dir=str(tmp_path / "home")) as instance:
+        target = ModuleTarget(module_name="launcher_code.definitions", attribute=None,
+                              working_directory=str(TESTS), location_name="launcher_code")
+        with WorkspaceProcessContext(instance, target) as context:
+            yield instance, context
+            instance.run_launcher.dispose()
+
+
+def launch(location, tmp_path: Path, name: str, *, hold: bool = False, executable: str | None = None):
+    """Launch `report_job` as the queued run coordinator does; returns (run, report file, release file)."""
+    from launcher_code.definitions import report_job
+
+    instance, context = location
+    workspace = context.create_request_context()
+    remote = workspace.get_code_location("launcher_code").get_repository("__repository__").get_full_job("report_job")
+    origin = remote.get_python_origin()
+    if executable is not None:
+        origin = origin._replace(repository_origin=origin.repository_origin._replace(executable_path=executable))
+    report, release = tmp_path / f"{name}.pid", tmp_path / f"{name}.release"
+    files = {"report": str(report), "release": str(release) if hold else ""}
+    run = instance.create_run_for_job(job_def=report_job, run_config={"ops": {"report": {"config": files}}},
+                                      remote_job_origin=remote.get_remote_origin(), job_code_origin=origin)
+    instance.launch_run(run.run_id, workspace)
+    return instance.get_run_by_id(run.run_id), report, release
+
+
+def wait_for(what: str, condition, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
+def finished(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
+    return wait_for(f"run {run_id} finishing",
+                    lambda: (run := instance.get_run_by_id(run_id)).is_finished and run)
+
+
+def test_runs_are_forked_from_one_warm_process(location, tmp_path):
+    instance, _ = location
+    first, first_report, _ = launch(location, tmp_path, "first")
+    second, second_report, _ = launch(location, tmp_path, "second")
+    assert finished(instance, first.run_id).status == RunStatus.SUCCESS
+    assert finished(instance, second.run_id).status == RunStatus.SUCCESS
+    (first_pid, server), (second_pid, second_server) = (
+        map(int, report.read_text().split()) for report in (first_report, second_report))
+    assert server == second_server != os.getpid()  # both children of the one fork server
+    assert first_pid != second_pid
+    for run, pid in ((first, first_pid), (second, second_pid)):
+        _, worker_pid, started = instance.get_run_by_id(run.run_id).tags[WORKER_TAG].split(":")
+        assert int(worker_pid) == pid and started.isdigit()
+        messages = [entry.message for entry in instance.all_logs(run.run_id)]
+        assert f"Started process for run (pid: {pid})." in messages
+
+
+def test_terminate_cancels_a_running_run(location, tmp_path):
+    instance, _ = location
+    run, report, _ = launch(location, tmp_path, "held", hold=True)
+    wait_for("the op to start", report.exists)
+    assert instance.run_launcher.terminate(run.run_id)
+    assert finished(instance, run.run_id).status == RunStatus.CANCELED
+    assert not instance.run_launcher.terminate(run.run_id)  # nothing left to terminate
+
+
+def test_run_monitoring_fails_a_run_whose_worker_was_killed(location, tmp_path):
+    import logging
+
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    instance, context = location
+    run, report, _ = launch(location, tmp_path, "killed", hold=True)
+    wait_for("the op to start", report.exists)
+    run = instance.get_run_by_id(run.run_id)
+    assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    os.kill(int(report.read_text().split()[0]), signal.SIGKILL)
+    health = wait_for("the health check to see the worker gone",
+                      lambda: (h := instance.run_launcher.check_run_worker_health(run)).status
+                      == WorkerStatus.FAILED and h)
+    assert run.tags[WORKER_TAG] in health.msg
+    [record] = instance.get_run_records(dg.RunsFilter(run_ids=[run.run_id]))
+    assert record.dagster_run.status == RunStatus.STARTED
+    monitor_started_run(instance, context.create_request_context(), record, logging.getLogger("test"))
+    assert instance.get_run_by_id(run.run_id).status == RunStatus.FAILURE
+
+
+def test_a_changed_code_file_gets_a_new_fork_server(location, tmp_path):
+    instance, _ = location
+    before, before_report, _ = launch(location, tmp_path, "before")
+    finished(instance, before.run_id)
+    stat = CODE.stat()
+    try:
+        os.utime(CODE, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        after, after_report, _ = launch(location, tmp_path, "after")
+        again, again_report, _ = launch(location, tmp_path, "again")
+        for run in (after, again):
+            assert finished(instance, run.run_id).status == RunStatus.SUCCESS
+    finally:
+        os.utime(CODE, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    servers = [int(report.read_text().split()[1]) for report in (before_report, after_report, again_report)]
+    assert servers[0] != servers[1] == servers[2]
+
+
+def test_another_interpreter_is_left_to_the_default_launcher(location, tmp_path):
+    instance, _ = location
+    assert isinstance(instance.run_launcher, ForkedRunLauncher)
+    run, report, _ = launch(location, tmp_path, "elsewhere", executable="/opt/other/bin/python3")
+    assert finished(instance, run.run_id).status == RunStatus.SUCCESS
+    run = instance.get_run_by_id(run.run_id)
+    assert WORKER_TAG not in run.tags and GRPC_INFO_TAG in run.tags  # started by the code server
+    assert report.exists()
