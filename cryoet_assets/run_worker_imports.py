@@ -13,6 +13,7 @@ import fsspec  # noqa: F401
 import great_expectations  # noqa: F401
 import mrcfile  # noqa: F401
 import numcodecs  # noqa: F401
+import ome_zarr.writer  # noqa: F401
 import PIL.Image  # noqa: F401
 import sqlalchemy  # noqa: F401
 import upath  # noqa: F401

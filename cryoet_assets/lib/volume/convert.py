@@ -159,10 +159,9 @@ def convert_tomogram(
     worker = threading.Thread(target=mrc_pass, name="mrc-pass", daemon=True)
     worker.start()
     try:
-        with reuse_freed_memory():
-            _write_pyramid(
-                source, zarr_path, chunk=chunk, abort=abort, chunks_in_flight=chunks_in_flight, strategy=pyramid
-            )
+        _write_pyramid(
+            source, zarr_path, chunk=chunk, abort=abort, chunks_in_flight=chunks_in_flight, strategy=pyramid
+        )
     except _Aborted:
         pass
     except BaseException:
@@ -333,9 +332,12 @@ def _write_pyramid(
     numcodecs.blosc.use_threads = True
     numcodecs.blosc.set_nthreads(2)
     try:
-        top = len(shapes) - 1
-        for index in product(*(range(-(-n // chunk)) for n in shapes[top])):
-            pyramid.chunk(top, index)
+        # The chunk buffers above were mapped before this block, so their untouched pages cost nothing; from
+        # here, what an encoded chunk frees is kept for the next one.
+        with reuse_freed_memory():
+            top = len(shapes) - 1
+            for index in product(*(range(-(-n // chunk)) for n in shapes[top])):
+                pyramid.chunk(top, index)
     finally:
         numcodecs.blosc.use_threads = previous[0]
         numcodecs.blosc.set_nthreads(previous[1])
