@@ -200,7 +200,7 @@ def ingest(
 
     display = display or Display(log)
     storage = defs.resources["storage"]
-    warm_up: threading.Thread | None = None
+    warmed = False
     report = IngestionReport()
     failed: set[tuple[str, str]] = set()
     parent_tags = {"deposition_job": DEPOSITION_TAG, "dataset_job": DATASET_TAG}
@@ -214,12 +214,15 @@ def ingest(
             display.finished(outcome)
             report.runs.append(outcome)
             continue
-        if tick.result.run_requests and warm_up is None:
-            # The checks need great_expectations (seconds of imports): load it while the plans run.
+        if tick.result.run_requests and not warmed:
+            # Everything the runs import, once and in this thread, before the first run: forked runs start with
+            # it, and no two threads import the same package at once (a circular import inside it could then
+            # see a half-initialized module).
+            import cryoet_assets.run_worker_imports  # noqa: F401
             from cryoet_assets.lib.validation.gx import prepare
 
-            warm_up = threading.Thread(target=prepare, name="gx-warm-up", daemon=True)
-            warm_up.start()
+            prepare()
+            warmed = True
         if sensor is deposit_sensor:
             for outcome in _refused_configs(tick.previous_cursor, tick.cursor):
                 display.finished(outcome)
@@ -261,8 +264,6 @@ def ingest(
             display.finished(outcome)
             outcomes.append(outcome)
         if forked:
-            if warm_up is not None:
-                warm_up.join()  # forked children get great_expectations loaded, and no import half done
             results = execute_forked(instance, [item for item, _ in forked], workers=workers, display=display)
             for (item, position), outcome in zip(forked, results):
                 _count_run(tick, item, outcome)

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
 from cryoet_assets.lib.demo import write_demo
@@ -30,8 +31,15 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     home = tmp_path / "demo" / "dagster_home"
     assert f"DAGSTER_HOME={home}" in out and f" dev -w {home / 'workspace.yaml'} " in out
     assert "location_name: cryoet_assets" in (home / "workspace.yaml").read_text()
-    # The demo's instance is the embedded default: the repository's root dagster.yaml.
-    assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
+    # The demo's instance is the embedded default: the repository's root dagster.yaml, with every run's events
+    # in one SQLite file under the instance folder, which holds them.
+    instance_yaml = (home / "dagster.yaml").read_text()
+    assert instance_yaml.startswith((REPO / "dagster.yaml").read_text())
+    assert yaml.safe_load(instance_yaml)["event_log_storage"] == {
+        "module": "dagster._core.storage.event_log", "class": "ConsolidatedSqliteEventLogStorage",
+        "config": {"base_dir": str(home / "history" / "runs")},
+    }
+    assert [path.name for path in (home / "history" / "runs").iterdir()] == ["event_log.db"]
     env_file = (tmp_path / "demo" / ".env").read_text()
     assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file
     # Progress as plain lines (stdout is not a terminal): each job as it starts, each tomogram's planes.
