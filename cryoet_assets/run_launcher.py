@@ -170,6 +170,13 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
     from dagster._utils.hosted_user_process import recon_repository_from_origin
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the launcher's terminal reaches the runs, not this
+    # multiprocessing made `spawn` this process's default start method; a run forked from it gets the
+    # default a new interpreter has (`fork` on Linux), as under `dagster api execute_run`. Otherwise each
+    # multiprocessing lock a run makes (tqdm's, in great_expectations) is a named semaphore that outlives
+    # the run in /dev/shm until the launcher exits.
+    import multiprocessing
+
+    multiprocessing.set_start_method(None, force=True)
     for module in preload:
         try:
             importlib.import_module(module)
@@ -239,13 +246,19 @@ def _execute_run(execute_run_args: str) -> int:
         sys.stderr.flush()
 
 
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), to tell a reused pid."""
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (the state, field 3, first); empty if unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), to tell a reused pid."""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def _live_pid(worker: str) -> int | None:
@@ -259,6 +272,9 @@ def _live_pid(worker: str) -> int | None:
         return None
     except PermissionError:
         pass
-    if started and _start_time(int(pid)) not in ("", started):
+    fields = _stat(int(pid))
+    if started and fields and fields[19:20] != [started]:
+        return None
+    if fields[:1] == ["Z"]:  # exited but not reaped: its fork server gone, its new parent never waits
         return None
     return int(pid)

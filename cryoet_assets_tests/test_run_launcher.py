@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import ModuleTarget
 
-from cryoet_assets.run_launcher import WORKER_TAG, ForkedRunLauncher
+from cryoet_assets.run_launcher import WORKER_TAG, ForkedRunLauncher, _live_pid, _start_time
 
 TESTS = Path(__file__).resolve().parent
 CODE = TESTS / "launcher_code" / "definitions.py"
@@ -77,7 +79,7 @@ def test_runs_are_forked_from_one_warm_process(location, tmp_path):
     assert finished(instance, first.run_id).status == RunStatus.SUCCESS
     assert finished(instance, second.run_id).status == RunStatus.SUCCESS
     (first_pid, server), (second_pid, second_server) = (
-        map(int, report.read_text().split()) for report in (first_report, second_report))
+        map(int, report.read_text().split()[:2]) for report in (first_report, second_report))
     assert server == second_server != os.getpid()  # both children of the one fork server
     assert first_pid != second_pid
     for run, pid in ((first, first_pid), (second, second_pid)):
@@ -85,6 +87,21 @@ def test_runs_are_forked_from_one_warm_process(location, tmp_path):
         assert int(worker_pid) == pid and started.isdigit()
         messages = [entry.message for entry in instance.all_logs(run.run_id)]
         assert f"Started process for run (pid: {pid})." in messages
+
+
+
+def test_a_run_has_a_new_interpreters_start_method(location, tmp_path):
+    """The fork server is a `spawn` child of the launcher; a run forked from it must not inherit that default,
+    or each multiprocessing lock it makes (tqdm's, in great_expectations) is a named semaphore left in
+    /dev/shm."""
+    instance, _ = location
+    run, report, _ = launch(location, tmp_path, "start_method")
+    assert finished(instance, run.run_id).status == RunStatus.SUCCESS
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import multiprocessing; print(multiprocessing.get_start_method())"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    assert report.read_text().split()[2] == fresh
 
 
 def test_terminate_cancels_a_running_run(location, tmp_path):
@@ -142,3 +159,21 @@ def test_another_interpreter_is_left_to_the_default_launcher(location, tmp_path)
     run = instance.get_run_by_id(run.run_id)
     assert WORKER_TAG not in run.tags and GRPC_INFO_TAG in run.tags  # started by the code server
     assert report.exists()
+
+
+def test_a_worker_that_exited_unreaped_is_gone():
+    """A worker outliving its fork server is reparented; under a parent that never waits for it (a daemon
+    that is a container's pid 1) it stays a zombie, which must not count as a running worker."""
+    import socket
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        worker = f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+        wait_for("the child to exit",
+                 lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z")
+        assert _live_pid(worker) is None
+    finally:
+        os.waitpid(pid, 0)
+    assert _live_pid(f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}") == os.getpid()

@@ -1,5 +1,7 @@
-"""`report_job`: its op writes `pid ppid` to `report`, then waits until `release` exists (at most 60 s)."""
+"""`report_job`: its op writes `pid ppid start-method` (multiprocessing's default) to `report`, then waits
+until `release` exists (at most 60 s)."""
 
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ class Files(dg.Config):
 
 @dg.op
 def report(config: Files) -> None:
-    Path(config.report).write_text(f"{os.getpid()} {os.getppid()}")
+    Path(config.report).write_text(f"{os.getpid()} {os.getppid()} {multiprocessing.get_start_method()}")
     deadline = time.monotonic() + 60
     while config.release and not Path(config.release).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
