@@ -30,6 +30,7 @@ from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._serdes import ConfigurableClassData
 
 WORKER_TAG = "cryoet/run_worker"
+STARTUP_TIMEOUT_SECONDS = 300  # a fork server loading the code for longer holds every launch back
 
 
 class ForkedRunLauncher(DefaultRunLauncher):
@@ -138,6 +139,10 @@ class _ForkServer:
         self._process.start()
         theirs.close()
         self._lock = threading.Lock()
+        if not self._connection.poll(STARTUP_TIMEOUT_SECONDS):
+            self._process.kill()
+            raise RuntimeError(f"the run fork server did not load the code location within "
+                               f"{STARTUP_TIMEOUT_SECONDS} s; see the daemon's log")
         self._loaded: list[tuple[str, int]] = self._connection.recv()
 
     def fork(self, run_id: str, job_origin, instance_ref) -> str:
@@ -187,7 +192,9 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
         repository.get_all_jobs()
     except Exception:  # noqa: BLE001 - each run loads the code again and fails with the location's error
         _warn("could not load the code location; each run will load it")
-    connection.send(_code_files())
+    pointer = deserialize_value(serialized_origin).code_pointer
+    module = getattr(pointer, "module", None) or getattr(pointer, "package", None)
+    connection.send(_code_files({module.split(".")[0]} if module else set()))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # finished runs are reaped by the kernel
     while True:
         try:
@@ -210,14 +217,16 @@ def _warn(message: str) -> None:
     traceback.print_exc()
 
 
-def _code_files() -> list[tuple[str, int]]:
-    """(path, mtime in ns) of every loaded module's source outside the interpreter's installation."""
+def _code_files(packages: set[str]) -> list[tuple[str, int]]:
+    """(path, mtime in ns) of every loaded module's source that is the code location's own: in one of its
+    top-level `packages` wherever installed, or outside the interpreter's installation (an editable install,
+    the working directory)."""
     installed = tuple(os.path.join(os.path.abspath(prefix), "") for prefix in
                       {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
     files = []
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if path and not os.path.abspath(path).startswith(installed):
+        if path and (name.split(".")[0] in packages or not os.path.abspath(path).startswith(installed)):
             try:
                 files.append((path, os.stat(path).st_mtime_ns))
             except OSError:

@@ -177,3 +177,14 @@ def test_a_worker_that_exited_unreaped_is_gone():
     finally:
         os.waitpid(pid, 0)
     assert _live_pid(f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}") == os.getpid()
+
+
+def test_an_installed_code_location_package_is_watched_for_changes():
+    import json
+
+    from cryoet_assets.run_launcher import _code_files
+
+    installed = json.__file__  # in the interpreter's installation, like a package installed without -e
+    assert installed not in [path for path, _ in _code_files(set())]
+    assert installed in [path for path, _ in _code_files({"json"})]
+    assert str(TESTS / "test_run_launcher.py") in [path for path, _ in _code_files(set())]
