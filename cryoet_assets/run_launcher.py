@@ -4,9 +4,10 @@ Dagster's default launcher asks the code server to start every run in a new inte
 imports dagster, the definitions and great_expectations again: about 6 s of CPU per run before any work.
 `ForkedRunLauncher` starts, per code location, one fork server that imports them once (the location's
 definitions and `preload_modules`); each run is a fork of it that executes the run exactly as
-`dagster api execute_run` does in the container of a Docker, ECS or Kubernetes run launcher. When the location
-is reloaded (a new code server), a new fork server is started, so runs never execute stale code. A location
-run by another interpreter than the launcher's is left to the default launcher.
+`dagster api execute_run` does in the container of a Docker, ECS or Kubernetes run launcher. When a code file
+the fork server loaded changes, the next run gets a new fork server (the daemon reloads its code server every
+minute for the same reason); runs already started finish on the code they began with. A location run by another
+interpreter than the launcher's is left to the default launcher.
 
 The worker's host, pid and start time are kept in the run's `cryoet/run_worker` tag: `terminate` sends it
 SIGTERM (Dagster turns that into an interrupt and the run ends canceled), and run monitoring asks
@@ -122,9 +123,7 @@ class ForkedRunLauncher(DefaultRunLauncher):
 class _ForkServer:
     """A process, spawned once, that loads the code and forks one child per run it is sent.
 
-    It is replaced when a source file it loaded from outside the interpreter's prefixes (the code location's
-    own package, not the installed libraries) changes, the way the daemon's periodic reload of its code server
-    would pick the change up.
+    It is replaced when a source file of the code location that it loaded changes (see `_code_files`).
     """
 
     def __init__(self, serialized_origin: str, preload: tuple[str, ...]) -> None:
