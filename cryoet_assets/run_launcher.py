@@ -152,7 +152,9 @@ class _ForkServer:
         args = ExecuteRunArgs(job_origin=job_origin, run_id=run_id, instance_ref=instance_ref)
         with self._lock:
             self._connection.send(serialize_value(args))
-            return self._connection.recv()
+            while not isinstance(reply := self._connection.recv(), str):
+                self._loaded = reply  # the code files again, once the server has loaded `preload_modules`
+            return reply
 
     def current(self) -> bool:
         """Whether the server still runs and every code file it loaded is unchanged."""
@@ -181,11 +183,6 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
     import multiprocessing
 
     multiprocessing.set_start_method(None, force=True)
-    for module in preload:
-        try:
-            importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - each run imports it again, and a run that needs it fails there
-            _warn(f"could not preload {module}; each run will import it")
     try:
         repository = recon_repository_from_origin(deserialize_value(serialized_origin)).get_definition()
         repository.get_all_jobs()
@@ -193,7 +190,8 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
         _warn("could not load the code location; each run will load it")
     pointer = deserialize_value(serialized_origin).code_pointer
     module = getattr(pointer, "module", None) or getattr(pointer, "package", None)
-    connection.send(_code_files({module.split(".")[0]} if module else set()))
+    packages = {module.split(".")[0]} if module else set()
+    connection.send(_code_files(packages))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # finished runs are reaped by the kernel
     while True:
         try:
@@ -207,6 +205,16 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
             signal.signal(signal.SIGINT, signal.default_int_handler)
             os._exit(_execute_run(execute_run_args))
         connection.send(f"{socket.gethostname()}:{pid}:{_start_time(pid)}")
+        if preload:
+            # After the first fork, not before: the first run (under the daemon, a dataset's plan) starts
+            # without waiting seconds for imports it may not need; the runs after it start with them.
+            for name in preload:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - each run imports it again, and a run that needs it fails there
+                    _warn(f"could not preload {name}; each run will import it")
+            preload = ()
+            connection.send(_code_files(packages))
 
 
 def _warn(message: str) -> None:

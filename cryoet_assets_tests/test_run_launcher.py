@@ -31,7 +31,7 @@ RunStatus = dg.DagsterRunStatus
 def location(tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, WorkspaceProcessContext]]:
     monkeypatch.syspath_prepend(str(TESTS))
     launcher = {"module": "cryoet_assets.run_launcher", "class": "ForkedRunLauncher",
-                "config": {"preload_modules": ["json"]}}
+                "config": {"preload_modules": ["launcher_code.preloaded"]}}
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(overrides={"run_launcher": launcher}, temp_dir=str(tmp_path / "home")) as instance:
         target = ModuleTarget(module_name="launcher_code.definitions", attribute=None,
@@ -88,6 +88,17 @@ def test_runs_are_forked_from_one_warm_process(location, tmp_path):
         messages = [entry.message for entry in instance.all_logs(run.run_id)]
         assert f"Started process for run (pid: {pid})." in messages
 
+
+
+def test_the_first_run_does_not_wait_for_the_preloads_and_the_next_ones_have_them(location, tmp_path):
+    instance, _ = location
+    reports = []
+    for name in ("first", "second", "third"):
+        run, report, _ = launch(location, tmp_path, name)
+        assert finished(instance, run.run_id).status == RunStatus.SUCCESS
+        reports.append(report.read_text().split())
+    assert len({fields[1] for fields in reports}) == 1  # one fork server
+    assert [fields[3] for fields in reports] == ["0", "1", "1"]
 
 
 def test_a_run_has_a_new_interpreters_start_method(location, tmp_path):
