@@ -152,7 +152,12 @@ def convert_tomogram(
             failures.append(exc)
             abort.set()
 
-    # ome-zarr takes most of a second to import; let that happen while the volume is converted.
+    # ome-zarr takes most of a second to import; let that happen while the volume is converted. The pyramid
+    # pass imports zarr and numcodecs, which ome-zarr imports too: they are imported here first, so that two
+    # threads never import one package at once (a circular import inside it could see a half-made module).
+    import numcodecs  # noqa: F401
+    import zarr  # noqa: F401
+
     importer = threading.Thread(target=importlib.import_module, args=("ome_zarr.writer",), daemon=True)
     importer.start()
     _create_mrc(source, mrc_path, spacing=spacing, extended_header=extended)
