@@ -27,18 +27,20 @@ CODE = TESTS / "launcher_code" / "definitions.py"
 RunStatus = dg.DagsterRunStatus
 
 
-@pytest.fixture
-def location(tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, WorkspaceProcessContext]]:
-    monkeypatch.syspath_prepend(str(TESTS))
+@pytest.fixture(scope="module")
+def location(tmp_path_factory) -> Iterator[tuple[dg.DagsterInstance, WorkspaceProcessContext]]:
+    """One instance and code server for the module's tests (a code server takes seconds to start)."""
     launcher = {"module": "cryoet_assets.run_launcher", "class": "ForkedRunLauncher",
                 "config": {"preload_modules": ["launcher_code.preloaded"]}}
-    (tmp_path / "home").mkdir()
-    with dg.instance_for_test(overrides={"run_launcher": launcher}, temp_dir=str(tmp_path / "home")) as instance:
-        target = ModuleTarget(module_name="launcher_code.definitions", attribute=None,
-                              working_directory=str(TESTS), location_name="launcher_code")
-        with WorkspaceProcessContext(instance, target) as context:
-            yield instance, context
-            instance.run_launcher.dispose()
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.syspath_prepend(str(TESTS))
+        with dg.instance_for_test(overrides={"run_launcher": launcher}, temp_dir=str(home)) as instance:
+            target = ModuleTarget(module_name="launcher_code.definitions", attribute=None,
+                                  working_directory=str(TESTS), location_name="launcher_code")
+            with WorkspaceProcessContext(instance, target) as context:
+                yield instance, context
+                instance.run_launcher.dispose()
 
 
 def launch(location, tmp_path: Path, name: str, *, hold: bool = False, executable: str | None = None):
@@ -92,6 +94,7 @@ def test_runs_are_forked_from_one_warm_process(location, tmp_path):
 
 def test_the_first_run_does_not_wait_for_the_preloads_and_the_next_ones_have_them(location, tmp_path):
     instance, _ = location
+    instance.run_launcher.dispose()  # the next launch starts a new fork server
     reports = []
     for name in ("first", "second", "third"):
         run, report, _ = launch(location, tmp_path, name)
