@@ -183,13 +183,13 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
     import multiprocessing
 
     multiprocessing.set_start_method(None, force=True)
+    origin = deserialize_value(serialized_origin)
     try:
-        repository = recon_repository_from_origin(deserialize_value(serialized_origin)).get_definition()
+        repository = recon_repository_from_origin(origin).get_definition()
         repository.get_all_jobs()
     except Exception:  # noqa: BLE001 - each run loads the code again and fails with the location's error
         _warn("could not load the code location; each run will load it")
-    pointer = deserialize_value(serialized_origin).code_pointer
-    module = getattr(pointer, "module", None) or getattr(pointer, "package", None)
+    module = getattr(origin.code_pointer, "module", None) or getattr(origin.code_pointer, "package", None)
     packages = {module.split(".")[0]} if module else set()
     connection.send(_code_files(packages))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # finished runs are reaped by the kernel
