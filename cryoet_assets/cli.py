@@ -335,8 +335,8 @@ def _promotion_problem(settings) -> str:
 
 _CONSOLIDATED_EVENT_LOG = """
 event_log_storage:
-  module: dagster._core.storage.event_log
-  class: ConsolidatedSqliteEventLogStorage
+  module: cryoet_assets.event_log
+  class: PooledSqliteEventLogStorage
   config:
     base_dir: {folder}
 """
@@ -353,8 +353,9 @@ def _prepare_home(home: Path, settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         # The repository's root dagster.yaml, shipped in the package: the embedded default instance, with every
-        # run's events in one SQLite file (Dagster's default is a file per run and an index), which costs less
-        # per event; that storage needs its folder's absolute path, which only a file written here can give.
+        # run's events in one SQLite file (Dagster's default is a file per run and an index) reached through
+        # connections kept open (cryoet_assets/event_log.py), which costs less per event; that storage needs
+        # its folder's absolute path, which only a file written here can give.
         default = files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text()
         events = _CONSOLIDATED_EVENT_LOG.format(folder=home / "history" / "runs")
         (home / "dagster.yaml").write_text(default + events)

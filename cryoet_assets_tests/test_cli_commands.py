@@ -36,7 +36,7 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     instance_yaml = (home / "dagster.yaml").read_text()
     assert instance_yaml.startswith((REPO / "dagster.yaml").read_text())
     assert yaml.safe_load(instance_yaml)["event_log_storage"] == {
-        "module": "dagster._core.storage.event_log", "class": "ConsolidatedSqliteEventLogStorage",
+        "module": "cryoet_assets.event_log", "class": "PooledSqliteEventLogStorage",
         "config": {"base_dir": str(home / "history" / "runs")},
     }
     assert [path.name for path in (home / "history" / "runs").iterdir()] == ["event_log.db"]

@@ -276,3 +276,46 @@ def test_a_sensor_that_fails_keeps_its_cursor_and_says_why(embedded):
     states = sensor_states(instance)
     assert "plan_sensor" not in states  # no cursor stored: the plan is read again on the next tick
     assert states["deposit_sensor"].instigator_data.cursor == "{}"
+
+
+def _latest_evaluation(instance, asset: str, check: str, partition: str, limit: int = 1):
+    """The check's latest evaluation of the partition (with `limit` > 1, that many, newest first)."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(asset), check), limit=limit, partition_filter=PartitionKeyFilter(key=partition))
+    evaluations = [record.event.dagster_event.event_specific_data for record in records]
+    return evaluations if limit > 1 else evaluations[0]
+
+
+def test_a_reingestion_that_leaves_a_runs_documents_and_files_as_they_were_reuses_its_passed_suites(embedded):
+    settings, demo, instance = embedded
+    assert ingest(instance, log=lambda line: None).success
+    first = {run: _latest_evaluation(instance, "tomograms", "tomograms_valid", f"20999__{run}") for run in demo.runs}
+    assert all(e.passed and e.metadata["suites_reused"].value == 0 for e in first.values())
+    assert len(first["TS_001"].metadata["passed_suites"].value) == 2  # its tomogram and its binned copy
+
+    configs = open_bucket(settings.configs_url)
+    text = configs.read_bytes(demo.config_key).decode()
+    configs.write_bytes(demo.config_key, text.replace("Synthetic demo dataset", "Synthetic demo dataset, revised").encode())
+    report = ingest(instance, log=lambda line: None)
+
+    # The config's hash is in every run's key, so every acquisition run ran again; the title is only in the
+    # dataset's document, so each run's tomogram suites pass without GX evaluating them; the dataset's suite,
+    # whose frame changed, is evaluated, and reused when the roll-up validates the same document again.
+    assert report.success
+    assert [run.partition_key for run in report.runs if run.job_name == "acquisition_run_job"] == [
+        f"20999__{run}" for run in demo.runs]
+    for run in demo.runs:
+        again = _latest_evaluation(instance, "tomograms", "tomograms_valid", f"20999__{run}")
+        assert again.passed and again.metadata["suites_reused"].value == len(first[run].metadata["passed_suites"].value)
+        assert again.metadata["passed_suites"].value == first[run].metadata["passed_suites"].value
+        assert again.metadata["validation"].value == first[run].metadata["validation"].value
+        run_check = _latest_evaluation(instance, "run_metadata", "run_metadata_valid", f"20999__{run}")
+        assert run_check.passed and run_check.metadata["suites_reused"].value == 2
+    rollup, edited, before, _ = _latest_evaluation(
+        instance, "dataset_metadata", "dataset_metadata_valid", "20999", limit=4)
+    assert [e.passed for e in (edited, rollup)] == [True, True]
+    assert [e.metadata["suites_reused"].value for e in (edited, rollup)] == [0, 1]
+    assert edited.metadata["passed_suites"].value != before.metadata["passed_suites"].value
+    assert rollup.metadata["passed_suites"].value == edited.metadata["passed_suites"].value

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from cryoet_assets.defs.checks import check_result, skipped_result
+from cryoet_assets.defs.checks import check_result, reusing_passed_suites, skipped_result
 from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import datasets
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
@@ -74,9 +74,11 @@ def dataset_metadata_valid(
     deposition_id = doc.get("deposition_id")
     published = published_depositions(storage, database, [deposition_id], attempt=context.retry_number)
     deposition_exists = published.get(deposition_id, False)
-    return check_result(
-        validate_dataset(doc, path=path, photos=read_photos(storage, doc), deposition_exists=deposition_exists)
-    )
+    with reusing_passed_suites(context) as suites:
+        outcome = validate_dataset(
+            doc, path=path, photos=read_photos(storage, doc), deposition_exists=deposition_exists
+        )
+    return check_result(outcome, suites=suites)
 
 
 @dg.asset(partitions_def=datasets, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},

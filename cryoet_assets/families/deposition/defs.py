@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from cryoet_assets.defs.checks import check_result, skipped_result
+from cryoet_assets.defs.checks import check_result, reusing_passed_suites, skipped_result
 from cryoet_assets.defs.ingestion import ingestion_plan
 from cryoet_assets.defs.partitions import depositions
 from cryoet_assets.defs.resources import PortalStorage
@@ -79,7 +79,7 @@ def deposition_metadata(
 
 @dg.asset_check(asset=deposition_metadata, partitions_def=depositions, blocking=True)
 def deposition_metadata_valid(
-    storage: PortalStorage, deposition_metadata: PortalDocuments
+    context: dg.AssetCheckExecutionContext, storage: PortalStorage, deposition_metadata: PortalDocuments
 ) -> dg.AssetCheckResult:
     """Deposition metadata and key photos pass the portal's deposition checks."""
     from cryoet_assets.families.deposition.validation import validate_deposition
@@ -87,7 +87,9 @@ def deposition_metadata_valid(
     if not deposition_metadata.documents:
         return skipped_result("the config has no deposition metadata: nothing is published")
     (path, doc), = deposition_metadata.documents.items()
-    return check_result(validate_deposition(doc, path=path, photos=read_photos(storage, doc)))
+    with reusing_passed_suites(context) as suites:
+        outcome = validate_deposition(doc, path=path, photos=read_photos(storage, doc))
+    return check_result(outcome, suites=suites)
 
 
 @dg.asset(partitions_def=depositions, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"})

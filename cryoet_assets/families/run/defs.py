@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from cryoet_assets.defs.checks import check_result
+from cryoet_assets.defs.checks import check_result, reusing_passed_suites
 from cryoet_assets.defs.ingestion import ingestion_plan, load_plan
 from cryoet_assets.defs.parents import require_parent
 from cryoet_assets.defs.partitions import acquisition_runs
@@ -101,15 +101,12 @@ def run_checks(
     published = published_depositions(storage, database, [deposition_id], attempt=context.retry_number)
     deposition_exists = published.get(deposition_id, False)
     dir_name = path.rsplit("/", 2)[-2]
-    yield check_result(
-        validate_run(doc, path=path, dir_name=dir_name, deposition_exists=deposition_exists),
-        asset_key=RUN_METADATA, check_name="run_metadata_valid",
-    )
     items = voxel_spacings["voxel_spacings"]
-    yield check_result(
-        validate_voxel_spacings([item["name"] for item in items], where=[item["path"] for item in items]),
-        asset_key=VOXEL_SPACINGS, check_name="voxel_spacings_valid",
-    )
+    with reusing_passed_suites(context) as suites:
+        run = validate_run(doc, path=path, dir_name=dir_name, deposition_exists=deposition_exists)
+        names = validate_voxel_spacings([item["name"] for item in items], where=[item["path"] for item in items])
+    yield check_result(run, asset_key=RUN_METADATA, check_name="run_metadata_valid", suites=suites)
+    yield check_result(names, asset_key=VOXEL_SPACINGS, check_name="voxel_spacings_valid", suites=suites)
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},

@@ -4,7 +4,7 @@
 import dagster as dg
 from pydantic import ValidationError
 
-from cryoet_assets.defs.checks import check_result
+from cryoet_assets.defs.checks import check_result, reusing_passed_suites
 from cryoet_assets.defs.ingestion import load_plan
 from cryoet_assets.defs.partitions import acquisition_runs
 from cryoet_assets.defs.progress import ThrottledProgress
@@ -106,14 +106,14 @@ def tomograms_valid(
     staging = storage.staging()
     deposition_ids = {doc.get("deposition_id") for doc in tomograms.documents.values()}
     deposition_exists = published_depositions(storage, database, deposition_ids, attempt=context.retry_number)
-    return check_result(
-        validate_run_tomograms(
+    with reusing_passed_suites(context) as suites:
+        outcome = validate_run_tomograms(
             staging,
             tomograms.documents,
             TomogramManifest.model_validate(tomograms.summary),
             deposition_exists=deposition_exists,
         )
-    )
+    return check_result(outcome, suites=suites)
 
 
 @dg.asset(partitions_def=acquisition_runs, group_name=GROUP, io_manager_key="portal_db", kinds={"sql"},

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryoet_assets.lib.validation.outcome import Failure, Severity, Statistics, ValidationOutcome
@@ -19,6 +24,49 @@ NOT_CRITERIA = (
 )
 
 _validate_lock = threading.Lock()
+
+
+@dataclass
+class PassedSuites:
+    """Suites known to pass, so that the same suite over the same frame is not evaluated again.
+
+    A suite's digest covers the GX version, the suite's name, its expectations' configurations and every cell
+    of the frame, so GX would evaluate it to the same result. `known` maps the digests of an earlier
+    evaluation's passed suites to their number of expectations; `passed` collects this evaluation's (reused or
+    evaluated), and `reused` counts the suites taken from `known`. Suites that failed are always evaluated.
+    """
+
+    known: Mapping[str, int] = field(default_factory=dict)
+    passed: dict[str, int] = field(default_factory=dict)
+    reused: int = 0
+
+
+_passed_suites: ContextVar[PassedSuites | None] = ContextVar("passed_suites", default=None)
+
+
+@contextlib.contextmanager
+def reusing(suites: PassedSuites) -> Iterator[PassedSuites]:
+    """Within this block, `run_suite` takes a suite's result from `suites.known` when its digest is there."""
+    token = _passed_suites.set(suites)
+    try:
+        yield suites
+    finally:
+        _passed_suites.reset(token)
+
+
+def suite_digest(name: str, frame: pandas.DataFrame, expectations: list, *, where_column: str) -> str:
+    """SHA-256 (hex) of what a suite run depends on: GX's version, the suite, its expectations and the frame."""
+    import great_expectations as gx
+
+    content = {
+        "gx": gx.__version__,
+        "suite": name,
+        "where": where_column,
+        "expectations": [e.configuration.to_json_dict() for e in expectations],
+        "frame": frame.to_dict(orient="split"),
+    }
+    text = json.dumps(content, sort_keys=True, default=repr, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def rows_frame(rows: Iterable[Mapping[str, Any]], *, columns: Sequence[str]) -> pandas.DataFrame:
@@ -70,7 +118,9 @@ def run_suite(
     """Validate `frame` against GX `expectations`; failures name the failing rows by `where_column`.
 
     Each expectation's `description` is the curator-facing reason; its `severity` must be "critical"
-    (default, maps to "error") or "warning" (maps to "warn").
+    (default, maps to "error") or "warning" (maps to "warn"). Inside `reusing(suites)`, a suite whose digest
+    `suites.known` holds passes without being evaluated again (raises ValueError for a bad frame or suite
+    either way).
     """
     import great_expectations as gx
 
@@ -78,6 +128,18 @@ def run_suite(
         raise ValueError(f"suite {name!r}: frame has no where column {where_column!r}")
     for expectation in expectations:
         _check_expectation(name, expectation, frame)
+    remembered = _passed_suites.get()
+    digest = ""
+    if remembered is not None:
+        digest = suite_digest(name, frame, expectations, where_column=where_column)
+        count = remembered.known.get(digest)
+        if count is not None:
+            remembered.reused += 1
+            remembered.passed[digest] = count
+            return ValidationOutcome(
+                suite=name, passed=True, severity=None,
+                statistics=Statistics(evaluated=count, successful=count, unsuccessful=0), failures=[],
+            )
     suite = gx.ExpectationSuite(name=name, expectations=expectations)
     details = {"result_format": "COMPLETE", "unexpected_index_column_names": [where_column]}
     with _validate_lock:
@@ -100,6 +162,8 @@ def run_suite(
     if failures:
         worst = "error" if any(f.severity == "error" for f in failures) else "warn"
     stats = result.statistics
+    if remembered is not None and not failures:
+        remembered.passed[digest] = int(stats["evaluated_expectations"])
     return ValidationOutcome(
         suite=name,
         passed=not failures,

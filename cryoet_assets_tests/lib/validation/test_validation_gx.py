@@ -5,7 +5,7 @@ import great_expectations.expectations as gxe
 import pytest
 
 from cryoet_assets.families.deposition.validation import validate_deposition
-from cryoet_assets.lib.validation.gx import rows_frame, run_suite
+from cryoet_assets.lib.validation.gx import PassedSuites, reusing, rows_frame, run_suite, suite_digest
 
 ROWS = [
     {"where": "doc.json", "title": "Ribosomes", "count": 3},
@@ -130,3 +130,41 @@ def test_a_rule_that_raised_has_no_counts():
     assert (failure.failed_count, failure.checked_count) == (None, None)
     assert failure.rule() == "expect_column_values_to_be_between on title"
     assert failure.expected == {"min_value": 1.0}
+
+
+def _rules():
+    return [
+        gxe.ExpectColumnValueLengthsToBeBetween(column="title", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="count", min_value=1),
+    ]
+
+
+def test_a_suite_that_passed_on_the_same_frame_is_reused_and_any_change_evaluates_it_again():
+    with reusing(PassedSuites()) as first:
+        evaluated = run_suite("t", _frame(), _rules(), where_column="where")
+    assert evaluated.passed and first.reused == 0
+    [(digest, count)] = first.passed.items()
+    assert (digest, count) == (suite_digest("t", _frame(), _rules(), where_column="where"), 2)
+
+    with reusing(PassedSuites(known=first.passed)) as second:
+        reused = run_suite("t", _frame(), _rules(), where_column="where")
+    assert second.reused == 1 and second.passed == first.passed
+    assert (reused.passed, reused.statistics, reused.failures) == (True, evaluated.statistics, [])
+
+    # One cell, one rule's bound, or the suite's name changed: GX would see something else, so it runs.
+    changed = rows_frame([{**ROWS[0], "count": 0}, *ROWS[1:]], columns=["where", "title", "count", "name"])
+    stricter = [_rules()[0], gxe.ExpectColumnValuesToBeBetween(column="count", min_value=4)]
+    for name, frame, rules in [("t", changed, _rules()), ("t", _frame(), stricter), ("u", _frame(), _rules())]:
+        with reusing(PassedSuites(known=first.passed)) as again:
+            outcome = run_suite(name, frame, rules, where_column="where")
+        assert again.reused == 0
+        assert outcome.passed is (name == "u")  # count 0 < 1 and 3 < 4 fail
+        assert again.passed == ({} if not outcome.passed else {suite_digest(name, frame, rules, where_column="where"): 2})
+
+
+def test_failed_suites_are_never_remembered_and_outside_reusing_nothing_is_recorded():
+    failing = [gxe.ExpectColumnValuesToMatchRegex(column="name", regex=r"\S")]
+    with reusing(PassedSuites()) as suites:
+        assert not run_suite("t", _frame(), failing, where_column="where").passed
+    assert suites.passed == {} and suites.reused == 0
+    assert run_suite("t", _frame(), _rules(), where_column="where").passed  # no memo in effect: plain run
