@@ -214,15 +214,6 @@ def ingest(
             display.finished(outcome)
             report.runs.append(outcome)
             continue
-        if tick.result.run_requests and not warmed:
-            # Everything the runs import, once and in this thread, before the first run: forked runs start with
-            # it, and no two threads import the same package at once (a circular import inside it could then
-            # see a half-initialized module).
-            import cryoet_assets.run_worker_imports  # noqa: F401
-            from cryoet_assets.lib.validation.gx import prepare
-
-            prepare()
-            warmed = True
         if sensor is deposit_sensor:
             for outcome in _refused_configs(tick.previous_cursor, tick.cursor):
                 display.finished(outcome)
@@ -244,6 +235,9 @@ def ingest(
                 display.finished(outcome)
                 outcomes.append(outcome)
                 continue
+            if not warmed:
+                _import_what_runs_use()
+                warmed = True
             tags = {**request.tags, SENSOR_NAME_TAG: sensor.name}
             if request.run_key:
                 tags[RUN_KEY_TAG] = request.run_key
@@ -271,6 +265,16 @@ def ingest(
         report.runs.extend(outcome for outcome in outcomes if outcome is not None)
         _record(instance, tick)
     return report
+
+
+def _import_what_runs_use() -> None:
+    """Everything the runs import, once and in this thread, before the first run that executes (a tick whose
+    requests were all run already imports nothing): forked runs start with it, and no two threads import the
+    same package at once (a circular import inside it could then see a half-initialized module)."""
+    import cryoet_assets.run_worker_imports  # noqa: F401
+    from cryoet_assets.lib.validation.gx import prepare
+
+    prepare()
 
 
 def execute(

@@ -52,7 +52,7 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
 
 
 @pytest.mark.parametrize("broken", [False, True])
-def test_ingest_one_config(tmp_path, broken):
+def test_ingest_one_config(tmp_path, broken, monkeypatch):
     deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
     configs = open_bucket(str(tmp_path / "incoming"))
     demo = write_demo(deposit=deposit, configs=configs)
@@ -77,10 +77,13 @@ def test_ingest_one_config(tmp_path, broken):
     else:
         assert result.returncode == 0, result.stdout + result.stderr
         assert runs == 3
+        monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # each module the command imports, on stderr
         again = run(ingest, cwd=tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "nothing new: every config and deposit is as this instance last ingested it" in again.stdout
         assert " started\n" not in again.stdout
+        # With no run to execute it imports none of what only runs need (great_expectations: seconds of CPU).
+        assert "| cryoet_assets.definitions" in again.stderr and "great_expectations" not in again.stderr
 
 
 def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):

@@ -144,13 +144,25 @@ def test_a_tomogram_broken_after_publication_keeps_the_published_one(embedded):
     assert count(settings, "tomogram") == 4
 
 
-def test_re_ingestion_keeps_tomogram_ids_and_does_not_convert_again(embedded):
+def _evaluations(instance, asset: str, check: str, partition: str, limit: int = 1) -> list:
+    """The check's latest evaluations of the partition, newest first."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(asset), check), limit=limit, partition_filter=PartitionKeyFilter(key=partition))
+    return [record.event.dagster_event.event_specific_data for record in records]
+
+
+def test_re_ingestion_keeps_tomogram_ids_does_not_convert_again_and_reuses_passed_suites(embedded):
     settings, demo, instance = embedded
     assert ingest(instance, log=lambda line: None).success
     staging = open_bucket(settings.staging_url)
     volumes = {info.key: info.etag for info in staging.list("20999") if ".zarr/" in info.key or info.key.endswith(".mrc")}
     ids = sorted(key.split("/Tomograms/")[1].split("/")[0] for key in volumes if key.endswith(".mrc"))
     assert ids == ["100", "100", "100", "101"]
+    [first] = _evaluations(instance, "tomograms", "tomograms_valid", "20999__TS_001")
+    assert first.passed and first.metadata["suites_reused"].value == 0
+    assert len(first.metadata["passed_suites"].value) == 2  # its tomogram's suite and its binned copy's
 
     outcome = execute(instance, job_name="acquisition_run_job", partition_key="20999__TS_001")
     assert outcome.success
@@ -159,6 +171,25 @@ def test_re_ingestion_keeps_tomogram_ids_and_does_not_convert_again(embedded):
     materialization = instance.get_latest_materialization_event(dg.AssetKey("tomograms"))
     metadata = materialization.asset_materialization.metadata
     assert (metadata["converted"].value, metadata["unchanged"].value, metadata["failed"].value) == (0, 2, 0)
+    # GX would see exactly what it saw: the suites that passed then pass again without being evaluated.
+    [again] = _evaluations(instance, "tomograms", "tomograms_valid", "20999__TS_001")
+    assert again.passed and again.metadata["suites_reused"].value == 2
+    for key in ("passed_suites", "validation"):
+        assert again.metadata[key].value == first.metadata[key].value
+    [run_check] = _evaluations(instance, "run_metadata", "run_metadata_valid", "20999__TS_001")
+    assert run_check.passed and run_check.metadata["suites_reused"].value == 2  # run metadata, spacing names
+
+    # A document that changed is evaluated; the same document validated again is not.
+    configs = open_bucket(settings.configs_url)
+    text_ = configs.read_bytes(demo.config_key).decode()
+    configs.write_bytes(demo.config_key, text_.replace("Synthetic demo dataset", "Synthetic demo dataset, revised").encode())
+    for _ in range(2):
+        for job in ("dataset_plan_job", "dataset_job"):
+            assert execute(instance, job_name=job, partition_key="20999").success
+    rerun, edited, before = _evaluations(instance, "dataset_metadata", "dataset_metadata_valid", "20999", limit=3)
+    assert [e.metadata["suites_reused"].value for e in (before, edited, rerun)] == [1, 0, 1]
+    assert edited.metadata["passed_suites"].value != before.metadata["passed_suites"].value
+    assert rerun.metadata["passed_suites"].value == edited.metadata["passed_suites"].value
 
 
 def test_what_was_odd_about_a_source_reaches_the_curator(embedded):
