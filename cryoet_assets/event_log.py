@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy
-from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import (
+    ConsolidatedSqliteEventLogStorage,
+)
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 # Connections a forked child inherited from its parent: kept referenced so that the child never closes them.
@@ -54,9 +56,8 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
     @contextmanager
     def _connect(self):
-        with self._pooled_engine().connect() as conn:
-            with conn.begin():
-                yield conn
+        with self._pooled_engine().connect() as conn, conn.begin():
+            yield conn
 
     def has_table(self, table_name: str) -> bool:
         # Tables are added by migrations, never dropped while the instance is open: a table seen stays.
