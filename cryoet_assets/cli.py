@@ -333,15 +333,6 @@ def _promotion_problem(settings) -> str:
     return ""
 
 
-_CONSOLIDATED_EVENT_LOG = """
-event_log_storage:
-  module: cryoet_assets.event_log
-  class: PooledSqliteEventLogStorage
-  config:
-    base_dir: {folder}
-"""
-
-
 def _prepare_home(home: Path, settings) -> Path:
     """Make `home` a Dagster instance folder (the embedded default's dagster.yaml unless it has one) and export
     it and the settings for the definitions' resources."""
@@ -352,13 +343,8 @@ def _prepare_home(home: Path, settings) -> Path:
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        # The repository's root dagster.yaml, shipped in the package: the embedded default instance, with every
-        # run's events in one SQLite file (Dagster's default is a file per run and an index) reached through
-        # connections kept open (cryoet_assets/event_log.py), which costs less per event; that storage needs
-        # its folder's absolute path, which only a file written here can give.
-        default = files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text()
-        events = _CONSOLIDATED_EVENT_LOG.format(folder=home / "history" / "runs")
-        (home / "dagster.yaml").write_text(default + events)
+        # The repository's root dagster.yaml, shipped in the package: the embedded default instance.
+        (home / "dagster.yaml").write_text(files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text())
     workspace = home / "workspace.yaml"
     if not workspace.exists():
         workspace.write_text(workspace_yaml())

@@ -7,6 +7,10 @@ dynamic partitions or asset checks. A run of an acquisition-run partition makes 
 1.5-3 ms of CPU. This storage keeps one engine per process whose pool holds the connections open, and
 remembers the tables it has seen; what it stores and how it is laid out on disk are Dagster's own.
 
+Without `base_dir` the file is `history/runs/event_log.db` in the instance's folder, the folder Dagster's
+default event log uses, so that the repository's root dagster.yaml can name this storage whatever the
+instance's folder is ($DAGSTER_HOME, or the temporary one `dagster dev` makes without it).
+
 A process forked from one that used the storage (the `ingest` workers, the run launcher's run workers) makes
 its own engine on first use; the parent's connections are left alone in the child, never used or closed there.
 """
@@ -19,24 +23,40 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy
+from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import (
     ConsolidatedSqliteEventLogStorage,
 )
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
 
 # Connections a forked child inherited from its parent: kept referenced so that the child never closes them.
 _INHERITED: list[Any] = []
 
 
 class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
-    """`ConsolidatedSqliteEventLogStorage` (config: `base_dir`) with pooled connections, one engine per process."""
+    """`ConsolidatedSqliteEventLogStorage` with pooled connections, one engine per process.
 
-    def __init__(self, base_dir, inst_data=None):
+    Config: `base_dir`, optional (default: `history/runs` in the instance's folder).
+    """
+
+    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._engine_lock = threading.Lock()
         self._engine = None
         self._engine_pid = 0
         self._tables: set[str] = set()
-        super().__init__(base_dir, inst_data=inst_data)
+        self._inst_data = inst_data
+        if base_dir is not None:
+            super().__init__(base_dir, inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    def register_instance(self, instance) -> None:
+        if not hasattr(self, "_base_dir"):  # no base_dir configured: the instance's folder is known now
+            super().__init__(os.path.join(instance.root_directory, "history", "runs"), inst_data=self._inst_data)
+        super().register_instance(instance)
 
     def _pooled_engine(self):
         with self._engine_lock:
@@ -75,4 +95,5 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
             if self._engine is not None and self._engine_pid == os.getpid():
                 self._engine.dispose()
             self._engine, self._engine_pid = None, 0
-        super().dispose()
+        if hasattr(self, "_base_dir"):
+            super().dispose()

@@ -34,11 +34,9 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     # The demo's instance is the embedded default: the repository's root dagster.yaml, with every run's events
     # in one SQLite file under the instance folder, which holds them.
     instance_yaml = (home / "dagster.yaml").read_text()
-    assert instance_yaml.startswith((REPO / "dagster.yaml").read_text())
+    assert instance_yaml == (REPO / "dagster.yaml").read_text()
     assert yaml.safe_load(instance_yaml)["event_log_storage"] == {
-        "module": "cryoet_assets.event_log", "class": "PooledSqliteEventLogStorage",
-        "config": {"base_dir": str(home / "history" / "runs")},
-    }
+        "module": "cryoet_assets.event_log", "class": "PooledSqliteEventLogStorage"}
     assert [path.name for path in (home / "history" / "runs").iterdir()] == ["event_log.db"]
     env_file = (tmp_path / "demo" / ".env").read_text()
     assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file

@@ -45,6 +45,8 @@ def test_root_dagster_yaml_is_the_embedded_default_instance(tmp_path: Path) -> N
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._core.storage.runs import SqliteRunStorage
 
+    from cryoet_assets.event_log import PooledSqliteEventLogStorage
+
     # As `dagster dev` opens it from the repository's root when DAGSTER_HOME is unset.
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(REPO))) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
@@ -58,7 +60,14 @@ def test_root_dagster_yaml_is_the_embedded_default_instance(tmp_path: Path) -> N
         assert not instance.run_retries_retry_on_asset_or_op_failure
         assert instance.run_monitoring_enabled
         assert not instance.telemetry_enabled
+        # Every run's events in one file under the instance's own folder, whichever folder that is.
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert Path(instance.event_log_storage.get_db_path()) == tmp_path / "history" / "runs" / "event_log.db"
+        # Its processes (code server, run workers) open the same file from the instance's ref.
+        with dg.DagsterInstance.from_ref(instance.get_ref()) as again:
+            assert again.event_log_storage.get_db_path() == instance.event_log_storage.get_db_path()
     assert (tmp_path / "history" / "runs.db").exists()
+    assert (tmp_path / "history" / "runs" / "event_log.db").exists()
 
 
 def write(bucket: LocalBucket, prefix: str, names: list[str], text: str = "placeholder") -> None:
