@@ -53,7 +53,8 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
   an hour before the benchmark, 20 s apart. Each run has the tags a run the plan sensor asked for has
   (`dagster/partition`, `dagster/partition_set`, `dagster/run_key` `run:<key>:<version>`,
   `dagster/sensor_name` plan_sensor, `cryoet/dataset`, `cryoet/deposition`, the `cpu_heavy` pool tag) and
-  18 events, in a per-run event-log shard and the index as Dagster stores them: materialization planned for
+  18 events, stored by the instance's event-log storage (the root dagster.yaml's: every run's events in one
+  SQLite file; with Dagster's default, a file per run and the index): materialization planned for
   run_metadata, voxel_spacings, tomograms, run_db_rows and tomogram_db_rows; check evaluation planned for
   run_metadata_valid, voxel_spacings_valid and tomograms_valid; RUN_START; the 5 materializations, partitioned
   by the run's key, with metadata and data-version tags of a real run's kinds and sizes (an inline key image
@@ -62,8 +63,9 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
   and roll-up sensors get a stored state and a tick whose cursor is the last prefilled event, as if they had
   followed the prefilled runs (the deposit sensor has none; its cursor holds configs, and the benchmark's
   configs folder is new each time). Nothing else is prefilled: no plans, deposition or dataset runs, older
-  sensor ticks or staging files. To be quick it copies an empty event-log shard Dagster created instead of
-  having Dagster create each, and turns SQLite's syncing to disk off; what it writes is the same.
+  sensor ticks or staging files. To be quick it turns SQLite's syncing to disk off and, on Dagster's default
+  storage, copies an empty event-log file Dagster created instead of having Dagster create each; what it
+  writes is the same.
 
 For every measured command: wall s; CPU s, user + system of every process it started, the larger of two
 figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from getrusage(RUSAGE_CHILDREN)

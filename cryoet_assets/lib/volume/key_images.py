@@ -142,9 +142,11 @@ def key_image_size(name: str, projection_shape: tuple[int, int]) -> tuple[int, i
 
 
 def _png(image: Image.Image) -> bytes:
-    # Pillow writes no time or text chunks unless asked, so equal pixels give equal bytes.
+    # Pillow writes no time or text chunks unless asked, so equal pixels give equal bytes. zlib's fastest level:
+    # on a smooth 1024×768 projection it encodes in a quarter of level 6's time (36 ms against 165 ms) for a
+    # file 20 % larger; on a noisy one both take the same time for the same size.
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
