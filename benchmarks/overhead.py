@@ -295,7 +295,9 @@ def run_ingest(args, work: Path, deposit: Deposit, code: Path, *, case: str, lab
         out.mkdir()
         if template is not None:
             shutil.copytree(template, home)
-    command = [str(BIN / "cryoet-assets"), "ingest", "--config", str(config or deposit.config),
+    # `-m cryoet_assets.cli` rather than the console script, whose entry point is the installed checkout's: the
+    # module's own `__main__` is that of the checkout measured (--code).
+    command = [sys.executable, "-m", "cryoet_assets.cli", "ingest", "--config", str(config or deposit.config),
                "--deposit", str(deposit.bucket), "--staging", str(out / "staging"),
                "--db", f"sqlite:///{out / 'staging.db'}", "--dagster-home", str(home)]
     figures = Figures(case=case, command="cryoet-assets ingest" + (" (config edited)" if config else ""),
