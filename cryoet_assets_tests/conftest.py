@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cryoet_assets_tests.instances import IngestedDemo, embedded_instance_config, ingest_demo_once
+
 S3BucketFactory = Callable[..., tuple[str, str]]
 # The portal's reference files (configs, schemas, files from other software), beside the repository.
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
@@ -135,7 +137,8 @@ def deployed_home(tmp_path: Path, postgres_database: Callable[[], str], monkeypa
 
 @pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """(settings, demo, instance): the demo deposit on the embedded default, a test Dagster instance, no run yet."""
+    """(settings, demo, instance): the demo deposit on the embedded default, a test Dagster instance storing
+    events as the embedded default does (`embedded_instance_config`), no run yet."""
     import dagster as dg
 
     from cryoet_assets.lib.demo import write_demo
@@ -146,5 +149,72 @@ def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for key, value in settings.environment().items():
         monkeypatch.setenv(key, value)
     demo = write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=embedded_instance_config()) as instance:
         yield settings, demo, instance
+
+
+@pytest.fixture(scope="session")
+def _ingested_demo(tmp_path_factory: pytest.TempPathFactory) -> IngestedDemo:
+    made = ingest_demo_once(tmp_path_factory, "ingested_demo")
+    assert made.report.success, [(run.job_name, run.partition_key, run.error) for run in made.report.runs]
+    return made
+
+
+@pytest.fixture
+def ingested_demo(_ingested_demo: IngestedDemo, monkeypatch: pytest.MonkeyPatch):
+    """(settings, demo, instance): `embedded` after `ingest` ran once and succeeded.
+
+    The ingest runs once per session; each test gets the folder it left, as it left it (Dagster instance
+    included), and a new instance opened on it.
+    """
+    with _ingested_demo.restored(monkeypatch) as (settings, demo, instance, _):
+        yield settings, demo, instance
+
+
+@pytest.fixture(scope="module")
+def ingested_demo_for_module(_ingested_demo: IngestedDemo):
+    """`ingested_demo` shared by the tests of one module, which leave it to each other in file order."""
+    with pytest.MonkeyPatch.context() as env, _ingested_demo.restored(env) as (settings, demo, instance, _):
+        yield settings, demo, instance
+
+
+_BAD_TOMOGRAM = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
+
+
+def _damage_tomogram(damage: Callable[[bytes], bytes]) -> Callable:
+    def change(settings, demo) -> None:
+        from cryoet_assets.lib.storage import open_bucket
+
+        deposit = open_bucket(settings.deposit_url)
+        deposit.write_bytes(_BAD_TOMOGRAM, damage(deposit.read_bytes(_BAD_TOMOGRAM)))
+
+    return change
+
+
+@pytest.fixture(scope="session")
+def _demo_with_a_truncated_tomogram(tmp_path_factory: pytest.TempPathFactory) -> IngestedDemo:
+    return ingest_demo_once(tmp_path_factory, "truncated_tomogram",
+                            _damage_tomogram(lambda data: data[: len(data) // 2]))
+
+
+@pytest.fixture
+def demo_with_a_truncated_tomogram(_demo_with_a_truncated_tomogram: IngestedDemo,
+                                   monkeypatch: pytest.MonkeyPatch):
+    """(settings, demo, instance, report): the demo with the second half of TS_002's tomogram
+    missing, ingested once per session; each test gets the folder as that ingest left it."""
+    with _demo_with_a_truncated_tomogram.restored(monkeypatch) as ingested:
+        yield ingested
+
+
+@pytest.fixture(scope="session")
+def _demo_with_a_tomogram_not_mrc(tmp_path_factory: pytest.TempPathFactory) -> IngestedDemo:
+    return ingest_demo_once(tmp_path_factory, "tomogram_not_mrc",
+                            _damage_tomogram(lambda data: b"%PDF-1.4 not a volume" + bytes(2048)))
+
+
+@pytest.fixture
+def demo_with_a_tomogram_not_mrc(_demo_with_a_tomogram_not_mrc: IngestedDemo, monkeypatch: pytest.MonkeyPatch):
+    """(settings, demo, instance, report): the demo with TS_002's tomogram not an MRC file,
+    ingested once per session."""
+    with _demo_with_a_tomogram_not_mrc.restored(monkeypatch) as ingested:
+        yield ingested

@@ -53,7 +53,9 @@ def tick_daemon(instance, workspace_file, *, at: datetime) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["in-this-process", "forked-workers"])
-def test_a_daemon_started_after_ingest_launches_nothing_and_nothing_is_unsynced(embedded, tmp_path, workers):
+def test_after_ingest_nothing_is_unsynced_a_daemon_launches_nothing_and_a_new_marker_replans_only(
+    embedded, tmp_path, workers
+):
     settings, demo, instance = embedded
     lines: list[str] = []
     report = ingest(instance, display=Display(lines.append), workers=workers)
@@ -134,14 +136,10 @@ def test_a_daemon_started_after_ingest_launches_nothing_and_nothing_is_unsynced(
     # And the runner itself, asked again, finds nothing new either.
     assert ingest(instance, log=lambda line: None).runs == []
 
-
-def test_a_new_completion_marker_replans_and_skips_run_keys_already_used(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
+    # A new completion marker replans the dataset and skips the run keys already used.
     time.sleep(0.01)
     open_bucket(settings.deposit_url).write_bytes("lab_uploads/demo/_DONE", b"delivered again")
-
-    report = ingest(instance, log=lambda line: None)
+    report = ingest(instance, log=lambda line: None, workers=workers)
     # A new plan run (its run key carries the marker's version); the plan is the same, so every run the plan
     # sensor asks for has a run key it already used, and the daemon would skip them all too.
     assert [(run.job_name, run.partition_key, run.success) for run in report.runs] == [
@@ -151,12 +149,10 @@ def test_a_new_completion_marker_replans_and_skips_run_keys_already_used(embedde
     assert len(instance.get_runs()) == 8
 
 
-def test_failed_runs_name_their_reason_once_without_a_traceback(embedded):
-    settings, demo, instance = embedded
-    deposit = open_bucket(settings.deposit_url)
+def test_failed_runs_name_their_reason_once_without_a_traceback(demo_with_a_truncated_tomogram):
+    # The ingest of the demo with TS_002's tomogram cut short, as it left the instance.
+    settings, demo, instance, report = demo_with_a_truncated_tomogram
     key = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
-    deposit.write_bytes(key, deposit.read_bytes(key)[:50000])
-    report = ingest(instance, log=lambda line: None)
     failed = {run.partition_key: run for run in report.runs if not run.success}
     assert list(failed) == ["20999__TS_002"]
     assert failed["20999__TS_002"].error == "blocking check tomograms_valid failed"

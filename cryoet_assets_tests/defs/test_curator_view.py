@@ -11,49 +11,23 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from cryoet_assets.lib.demo import write_demo
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.lib.thumbnail import png_thumbnail
-from cryoet_assets.runner import Settings, ingest
 from cryoet_assets.summary import print_summary
 
 DATA_URI_PNG = re.compile(r"!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
-# Sections the project does not ingest yet, added to the demo config: one gains source, two rawtilts sources.
-EXTRA_SECTIONS = """\
-gains:
-  - sources:
-      - source_glob:
-          list_glob: '{run_name}/gain.mrc'
-rawtilts:
-  - sources:
-      - source_glob:
-          list_glob: '{run_name}/*.rawtlt'
-      - literal:
-          value: [default]
-"""
 FAILED_RUN = "20999__TS_002"
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
-    """The demo with an unknown config version, two sections not ingested yet and TS_002 at 40.5 Å, ingested once."""
-    root = tmp_path_factory.mktemp("curator")
-    settings = Settings.embedded(root)
-    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
-        for key, value in settings.environment().items():
-            env.setenv(key, value)
-        deposit, configs = open_bucket(settings.deposit_url), open_bucket(settings.configs_url)
-        demo = write_demo(deposit=deposit, configs=configs)
-        config = configs.read_text(demo.config_key).replace("version: 1.3.0", "version: 1.4.0", 1)
-        configs.write_bytes(demo.config_key, (config + EXTRA_SECTIONS).encode())
-        data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv")
-        data_map = data_map.replace("TS_002\t10.012", "TS_002\t40.5")
-        deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
-        report = ingest(instance, log=lambda line: None)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            print_summary(report, settings=settings)
-        yield settings, instance, report, printed.getvalue()
+def ingested(demo_with_a_failing_run):
+    """The demo with an unknown config version, two sections not ingested yet and TS_002 at 40.5 Å, ingested once
+    (defs/conftest.py), and the summary the commands print of it."""
+    settings, _, instance, report = demo_with_a_failing_run
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        print_summary(report, settings=settings)
+    return settings, instance, report, printed.getvalue()
 
 
 def materialization(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:

@@ -48,9 +48,8 @@ def test_broken_config_names_file_and_field_and_publishes_nothing(embedded):
     assert portal_files(settings) == []
 
 
-def test_missing_source_folder_fails_the_plan_and_keeps_what_was_published(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
+def test_missing_source_folder_fails_the_plan_and_keeps_what_was_published(ingested_demo):
+    settings, demo, instance = ingested_demo
     published = portal_files(settings)
     runs_before = count(settings, "run")
     assert runs_before == 3
@@ -64,14 +63,10 @@ def test_missing_source_folder_fails_the_plan_and_keeps_what_was_published(embed
     assert count(settings, "run") == runs_before
 
 
-def test_failing_run_check_blocks_only_that_partitions_rows(embedded):
-    settings, demo, instance = embedded
-    # A voxel spacing of 40 Å is outside the portal's 1-30 Å rule: the voxel spacing check fails at ERROR.
-    deposit = open_bucket(settings.deposit_url)
-    data_map = deposit.read_text("lab_uploads/demo/run_data_map.tsv").replace("TS_002\t10.012", "TS_002\t40.5")
-    deposit.write_bytes("lab_uploads/demo/run_data_map.tsv", data_map.encode())
-
-    report = ingest(instance, log=lambda line: None)
+def test_failing_run_check_blocks_only_that_partitions_rows(demo_with_a_failing_run):
+    # The ingest of the demo with TS_002 at 40.5 Å, outside the portal's 1-30 Å rule: the voxel spacing check
+    # fails at ERROR. (The curator's view is tested on the same ingest, in test_curator_view.py.)
+    settings, demo, instance, report = demo_with_a_failing_run
     by_partition = {run.partition_key: run for run in report.runs}
     assert by_partition["20999__TS_001"].success and by_partition["20999__TS_003"].success
     failed = by_partition["20999__TS_002"]
@@ -96,19 +91,12 @@ def test_failing_dataset_check_keeps_dataset_rows_out(embedded):
 
 
 @pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (lambda data: data[: len(data) // 2], "truncated"),
-        (lambda data: b"%PDF-1.4 not a volume" + bytes(2048), "not an MRC file"),
-    ],
+    ("ingested", "message"),
+    [("demo_with_a_truncated_tomogram", "truncated"), ("demo_with_a_tomogram_not_mrc", "not an MRC file")],
 )
-def test_a_bad_tomogram_fails_its_gate_and_leaves_everything_else_alone(embedded, damage, message):
-    settings, demo, instance = embedded
-    deposit = open_bucket(settings.deposit_url)
-    key = "lab_uploads/demo/runs/TS_002/TS_002.mrc"
-    deposit.write_bytes(key, damage(deposit.read_bytes(key)))
-
-    report = ingest(instance, log=lambda line: None)
+def test_a_bad_tomogram_fails_its_gate_and_leaves_everything_else_alone(request, ingested, message):
+    # The ingest of the demo with TS_002's tomogram cut in half, or not an MRC file, as it left the instance.
+    settings, demo, instance, report = request.getfixturevalue(ingested)
     by_partition = {run.partition_key: run for run in report.runs}
     assert by_partition["20999__TS_001"].success and by_partition["20999__TS_003"].success
     failed = by_partition["20999__TS_002"]
@@ -124,9 +112,8 @@ def test_a_bad_tomogram_fails_its_gate_and_leaves_everything_else_alone(embedded
     assert count(settings, "run") == 3
 
 
-def test_a_tomogram_broken_after_publication_keeps_the_published_one(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
+def test_a_tomogram_broken_after_publication_keeps_the_published_one(ingested_demo):
+    settings, demo, instance = ingested_demo
     prefix = "20999/TS_002/Reconstructions/VoxelSpacing10.012/"
     staging = open_bucket(settings.staging_url)
     before = {info.key: staging.read_bytes(info.key) for info in staging.list(prefix)}
@@ -153,9 +140,8 @@ def _evaluations(instance, asset: str, check: str, partition: str, limit: int = 
     return [record.event.dagster_event.event_specific_data for record in records]
 
 
-def test_re_ingestion_keeps_tomogram_ids_does_not_convert_again_and_reuses_passed_suites(embedded):
-    settings, demo, instance = embedded
-    assert ingest(instance, log=lambda line: None).success
+def test_re_ingestion_keeps_tomogram_ids_does_not_convert_again_and_reuses_passed_suites(ingested_demo):
+    settings, demo, instance = ingested_demo
     staging = open_bucket(settings.staging_url)
     volumes = {info.key: info.etag for info in staging.list("20999") if ".zarr/" in info.key or info.key.endswith(".mrc")}
     ids = sorted(key.split("/Tomograms/")[1].split("/")[0] for key in volumes if key.endswith(".mrc"))

@@ -1,7 +1,7 @@
 """The promotion gate on a real instance: the promotion sensor, runs in progress and stale checks.
 
-One ingest of the demo serves the module's tests, which run in file order, each leaving the instance as the
-next expects it.
+One ingest of the demo (the session's, conftest's `ingested_demo_for_module`) serves the module's tests, which
+run in file order, each leaving the instance as the next expects it.
 """
 
 import dagster as dg
@@ -9,7 +9,7 @@ import pytest
 
 from cryoet_assets.definitions import defs
 from cryoet_assets.lib.storage import open_bucket
-from cryoet_assets.runner import execute, ingest
+from cryoet_assets.runner import execute
 
 RUN = "20999__TS_001"
 OTHER_RUN = "20999__TS_003"
@@ -22,18 +22,10 @@ def promote_parents(instance) -> None:
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
+def ingested(ingested_demo_for_module):
     """(settings, instance): the demo deposit ingested on the embedded default, nothing promoted yet."""
-    from cryoet_assets.lib.demo import write_demo
-    from cryoet_assets.runner import Settings
-
-    settings = Settings.embedded(tmp_path_factory.mktemp("promotion_gate"))
-    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
-        for key, value in settings.environment().items():
-            env.setenv(key, value)
-        write_demo(deposit=open_bucket(settings.deposit_url), configs=open_bucket(settings.configs_url))
-        assert ingest(instance, log=lambda line: None).success
-        yield settings, instance
+    settings, _, instance = ingested_demo_for_module
+    return settings, instance
 
 
 def test_a_refused_deposition_refuses_its_dataset_and_runs(ingested):

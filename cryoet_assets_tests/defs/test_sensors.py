@@ -8,6 +8,7 @@ from cryoet_assets.defs.sensors import MAX_CONFIGS_PER_TICK, deposit_sensor, pla
 from cryoet_assets.lib.demo import demo_config, write_demo
 from cryoet_assets.lib.storage import open_bucket
 from cryoet_assets.runner import Settings, execute
+from cryoet_assets_tests.instances import embedded_instance_config
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def setup(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     deposit, configs = open_bucket(settings.deposit_url), open_bucket(settings.configs_url)
     demo = write_demo(deposit=deposit, configs=configs)
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=embedded_instance_config()) as instance:
         yield instance, deposit, configs, demo
 
 
@@ -164,7 +165,7 @@ def test_deposit_sensor_plans_only_configs_inside_granted_folders(tmp_path, monk
         return result, [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
     forget_connections()
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=embedded_instance_config()) as instance:
         # Without grant records, every config is planned (the embedded demo has none).
         assert [r.partition_key for r in tick(deposit_sensor, instance).run_requests] == ["20999"]
 
