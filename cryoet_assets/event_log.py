@@ -42,6 +42,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._engine_lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._engine = None
         self._engine_pid = 0
         self._tables: set[str] = set()
@@ -59,8 +60,14 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         super().register_instance(instance)
 
     def _pooled_engine(self):
+        pid = os.getpid()
+        if self._engine_pid == pid:
+            return self._engine
+        if self._lock_pid != pid:
+            # A fork copies the lock as it was: held, if one of the parent's other threads held it then.
+            self._engine_lock, self._lock_pid = threading.Lock(), pid
         with self._engine_lock:
-            if self._engine_pid != os.getpid():
+            if self._engine_pid != pid:
                 if self._engine is not None:
                     _INHERITED.append(self._engine)
                 # The pool hands a connection to one thread at a time; SQLite's own check that a connection stays
@@ -71,7 +78,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
                     max_overflow=8,
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
-                self._engine_pid = os.getpid()
+                self._engine_pid = pid
             return self._engine
 
     @contextmanager
