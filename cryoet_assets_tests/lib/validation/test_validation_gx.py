@@ -4,7 +4,6 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 import pytest
 
-from cryoet_assets.families.deposition.validation import validate_deposition
 from cryoet_assets.lib.validation.gx import PassedSuites, reusing, rows_frame, run_suite, suite_digest
 
 ROWS = [
