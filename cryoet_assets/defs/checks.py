@@ -12,30 +12,59 @@ from cryoet_assets.lib.validation.outcome import ValidationOutcome, jsonable
 PASSED_SUITES = "passed_suites"
 
 
+PASSED_EXPECTATION_KEY = "cryoet_assets/gx_passed/"
+
+
 @contextlib.contextmanager
 def reusing_passed_suites(context: dg.AssetCheckExecutionContext) -> Iterator[PassedSuites]:
-    """Suites this step's checks passed in their last evaluation of this partition are not evaluated again.
+    """Suites and expectations that passed on the same values are not evaluated again (see `gx.PassedSuites`).
 
-    A suite is reused only when GX would see exactly what it saw then (see `gx.suite_digest`): a
-    re-ingestion that leaves a run's documents and files as they were costs no suite runs. The digests come
-    from the `passed_suites` metadata of each check's latest successful evaluation of the partition (one
-    indexed query per check); `check_result(..., suites=)` records this evaluation's.
+    A suite is reused only when GX would see exactly what it saw in this check's last successful evaluation
+    of this partition (the `passed_suites` metadata of that evaluation, one indexed query per check): a
+    re-ingestion that leaves a run's documents and files as they were costs no suite runs.
+    `check_result(..., suites=)` records this evaluation's.
+
+    A column expectation is reused when any check of this instance passed it on the same values of the
+    columns it reads: its digest, `PASSED_EXPECTATION_KEY` + hex, is a key of the instance's key-value
+    store (one lookup of a suite's keys by primary key; the keys this step passed are added when it ends).
+    Partitions of one dataset share most of them (an empty error column, the MRC's mode, the zarr's
+    layout), so a backfill evaluates in GX only what differs from the partitions before it.
     """
     from dagster._core.event_api import PartitionKeyFilter
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+    instance = context.instance
     partition = PartitionKeyFilter(key=context.partition_key) if context.has_partition_key else None
     known: dict[str, int] = {}
     for key in context.selected_asset_check_keys:
-        records = context.instance.event_log_storage.get_asset_check_execution_history(
+        records = instance.event_log_storage.get_asset_check_execution_history(
             key, limit=1, status={AssetCheckExecutionRecordStatus.SUCCEEDED}, partition_filter=partition
         )
         evaluation = records[0].event.dagster_event.event_specific_data if records and records[0].event else None
         entry = evaluation.metadata.get(PASSED_SUITES) if evaluation is not None else None
         if entry is not None and isinstance(entry.value, dict):
             known.update({str(k): int(v) for k, v in entry.value.items()})
-    with reusing(PassedSuites(known=known)) as suites:
+
+    found: set[str] = set()
+
+    def lookup(digests: set[str]) -> set[str]:
+        if not digests:
+            return set()
+        values = instance.run_storage.get_cursor_values({PASSED_EXPECTATION_KEY + d for d in digests})
+        hits = {key[len(PASSED_EXPECTATION_KEY):] for key in values}
+        found.update(hits)
+        return hits
+
+    with reusing(PassedSuites(known=known, lookup=lookup)) as suites:
         yield suites
+    new = suites.passed_expectations - found
+    if new:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            instance.run_storage.set_cursor_values({PASSED_EXPECTATION_KEY + d: "passed" for d in sorted(new)})
+        except SQLAlchemyError as exc:  # another step stored one of them first: they are only a memo
+            context.log.debug(f"passed expectations not recorded: {exc}")
 
 
 def check_result(
@@ -52,13 +81,14 @@ def check_result(
     The description is the outcome's one-line summary (each failure's reason, where, and rule with its
     counts); the metadata has the whole outcome as JSON and, when something failed, a table of failures.
     With `suites` (from `reusing_passed_suites`), it also records the digests of the suites that passed,
-    for the next evaluation, and how many were reused rather than evaluated.
+    for the next evaluation, and how many suites and expectations were reused rather than evaluated.
     """
     severity = dg.AssetCheckSeverity.WARN if outcome.severity == "warn" else dg.AssetCheckSeverity.ERROR
     metadata = {"validation": dg.MetadataValue.json(outcome.to_metadata())}
     if suites is not None:
         metadata[PASSED_SUITES] = dg.MetadataValue.json(dict(suites.passed))
         metadata["suites_reused"] = dg.MetadataValue.int(suites.reused)
+        metadata["expectations_reused"] = dg.MetadataValue.int(suites.expectations_reused)
     if outcome.failures:
         metadata["failed_expectations"] = dg.MetadataValue.json([f.rule() for f in outcome.failures])
         metadata["failures"] = dg.MetadataValue.md(_failure_table(outcome))

@@ -7,7 +7,7 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,17 +28,29 @@ _validate_lock = threading.Lock()
 
 @dataclass
 class PassedSuites:
-    """Suites known to pass, so that the same suite over the same frame is not evaluated again.
+    """What passed before, so that GX does not evaluate the same rules over the same values again.
 
-    A suite's digest covers the GX version, the suite's name, its expectations' configurations and every cell
-    of the frame, so GX would evaluate it to the same result. `known` maps the digests of an earlier
-    evaluation's passed suites to their number of expectations; `passed` collects this evaluation's (reused or
-    evaluated), and `reused` counts the suites taken from `known`. Suites that failed are always evaluated.
+    Two memories, both of outcomes GX would give again because everything it reads is the same:
+
+    - whole suites: a suite's digest covers the GX version, the suite's name, its expectations'
+      configurations and every cell of the frame. `known` maps the digests of an earlier evaluation's
+      passed suites to their number of expectations; `passed` collects this evaluation's (reused or
+      evaluated), and `reused` counts the suites taken from `known`.
+    - single expectations: a column expectation's digest covers the GX version, its configuration and the
+      values (by row) of the columns it names, nothing else of the frame. `lookup`, when given, answers which
+      of a set of digests passed before (anywhere: another partition's frame with the same values in
+      those columns counts); `passed_expectations` collects the digests of expectations GX evaluated here
+      and passed, and `expectations_reused` counts those taken from `lookup`.
+
+    Failed suites and failed expectations are always evaluated again.
     """
 
     known: Mapping[str, int] = field(default_factory=dict)
     passed: dict[str, int] = field(default_factory=dict)
     reused: int = 0
+    lookup: Callable[[set[str]], Collection[str]] | None = None
+    passed_expectations: set[str] = field(default_factory=set)
+    expectations_reused: int = 0
 
 
 _passed_suites: ContextVar[PassedSuites | None] = ContextVar("passed_suites", default=None)
@@ -46,7 +58,7 @@ _passed_suites: ContextVar[PassedSuites | None] = ContextVar("passed_suites", de
 
 @contextlib.contextmanager
 def reusing(suites: PassedSuites) -> Iterator[PassedSuites]:
-    """Within this block, `run_suite` takes a suite's result from `suites.known` when its digest is there."""
+    """Within this block, `run_suite` takes what `suites` knows passed instead of evaluating it again."""
     token = _passed_suites.set(suites)
     try:
         yield suites
@@ -56,16 +68,57 @@ def reusing(suites: PassedSuites) -> Iterator[PassedSuites]:
 
 def suite_digest(name: str, frame: pandas.DataFrame, expectations: list, *, where_column: str) -> str:
     """SHA-256 (hex) of what a suite run depends on: GX's version, the suite, its expectations and the frame."""
-    import great_expectations as gx
+    return _Digests(frame, expectations).suite(name, where_column)
 
-    content = {
-        "gx": gx.__version__,
-        "suite": name,
-        "where": where_column,
-        "expectations": [e.configuration.to_json_dict() for e in expectations],
-        "frame": frame.to_dict(orient="split"),
-    }
-    text = json.dumps(content, sort_keys=True, default=repr, allow_nan=True)
+
+def expectation_digest(frame: pandas.DataFrame, expectation: Any) -> str | None:
+    """SHA-256 (hex) of what a column expectation's outcome depends on: GX's version, its configuration and
+    the values of the columns it names, row by row; None for an expectation that may read more (a table or
+    multicolumn expectation, or one with a `row_condition`)."""
+    return _Digests(frame, [expectation]).expectation(0)
+
+
+class _Digests:
+    """Digests of one suite run, serializing each configuration and each column once."""
+
+    def __init__(self, frame: pandas.DataFrame, expectations: list):
+        self.frame = frame
+        self.expectations = expectations
+        self.version = _gx_version()
+        # Every field, defaults included, and the class (the expectation type).
+        self.configs = [type(e).__name__ + e.json(sort_keys=True) for e in expectations]
+        self._columns: dict[str, str] = {}
+
+    def column(self, name: str) -> str:
+        if name not in self._columns:
+            values = self.frame[name].tolist()
+            self._columns[name] = json.dumps(values, default=repr, allow_nan=True)
+        return self._columns[name]
+
+    def suite(self, name: str, where_column: str) -> str:
+        content = [self.version, name, where_column, self.configs, self.frame.index.tolist(),
+                   [[c, self.column(c)] for c in self.frame.columns]]
+        return _sha256(content)
+
+    def expectation(self, position: int) -> str | None:
+        expectation = self.expectations[position]
+        if not _reads_only_its_columns(expectation):
+            return None
+        columns = [getattr(expectation, a, None) for a in COLUMN_ARGUMENTS]
+        content = [self.version, self.configs[position], self.frame.index.tolist(),
+                   [[c, self.column(c)] for c in columns if c]]
+        return _sha256(content)
+
+
+@functools.lru_cache(maxsize=1)
+def _gx_version() -> str:
+    from importlib.metadata import version
+
+    return version("great_expectations")
+
+
+def _sha256(content: Any) -> str:
+    text = json.dumps(content, separators=(",", ":"), default=repr, allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -118,63 +171,128 @@ def run_suite(
     """Validate `frame` against GX `expectations`; failures name the failing rows by `where_column`.
 
     Each expectation's `description` is the curator-facing reason; its `severity` must be "critical"
-    (default, maps to "error") or "warning" (maps to "warn"). Inside `reusing(suites)`, a suite whose digest
-    `suites.known` holds passes without being evaluated again (raises ValueError for a bad frame or suite
+    (default, maps to "error") or "warning" (maps to "warn"). Inside `reusing(suites)`, a suite or an
+    expectation that `suites` knows passed on the same values passes without being evaluated again, and
+    counts as evaluated and successful in the statistics (raises ValueError for a bad frame or suite
     either way).
     """
-    import great_expectations as gx
-
     if where_column not in frame.columns:
         raise ValueError(f"suite {name!r}: frame has no where column {where_column!r}")
     for expectation in expectations:
         _check_expectation(name, expectation, frame)
     remembered = _passed_suites.get()
-    digest = ""
+    suite_key = ""
+    to_run = list(expectations)
+    digests: list[str | None] = [None] * len(expectations)
     if remembered is not None:
-        digest = suite_digest(name, frame, expectations, where_column=where_column)
-        count = remembered.known.get(digest)
+        memo = _Digests(frame, expectations)
+        suite_key = memo.suite(name, where_column)
+        count = remembered.known.get(suite_key)
         if count is not None:
             remembered.reused += 1
-            remembered.passed[digest] = count
-            return ValidationOutcome(
-                suite=name, passed=True, severity=None,
-                statistics=Statistics(evaluated=count, successful=count, unsuccessful=0), failures=[],
-            )
+            remembered.passed[suite_key] = count
+            return _passed(name, count)
+        if remembered.lookup is not None:
+            digests = [memo.expectation(i) for i in range(len(expectations))]
+            found = set(remembered.lookup({d for d in digests if d is not None}))
+            to_run = [e for e, d in zip(expectations, digests) if d not in found]
+            digests = [d for d in digests if d not in found]
+            remembered.expectations_reused += len(expectations) - len(to_run)
+    if not to_run:
+        if remembered is not None:
+            remembered.passed[suite_key] = len(expectations)
+        return _passed(name, len(expectations))
+
+    results, failures = _evaluate(name, _columns_read(frame, to_run, where_column), to_run, where_column=where_column)
+    if remembered is not None:
+        remembered.passed_expectations.update(_passed_digests(to_run, digests, results))
+        if not failures:
+            remembered.passed[suite_key] = len(expectations)
+    failures.sort(key=lambda f: f.severity != "error")
+    worst: Severity | None = None
+    if failures:
+        worst = "error" if any(f.severity == "error" for f in failures) else "warn"
+    unsuccessful = sum(1 for r in results if not r.success)
+    return ValidationOutcome(
+        suite=name,
+        passed=not failures,
+        severity=worst,
+        statistics=Statistics(
+            evaluated=len(expectations), successful=len(expectations) - unsuccessful, unsuccessful=unsuccessful
+        ),
+        failures=failures,
+    )
+
+
+def _columns_read(frame: pandas.DataFrame, expectations: list, where_column: str) -> pandas.DataFrame:
+    """`frame` with only the where column and the columns `expectations` read, when each is a column
+    expectation: GX hashes every cell of the frame it is given, and a suite often needs a few columns."""
+    columns = {where_column: None}
+    for expectation in expectations:
+        if not _reads_only_its_columns(expectation):
+            return frame
+        columns.update((getattr(expectation, a), None) for a in COLUMN_ARGUMENTS if getattr(expectation, a, None))
+    return frame[list(columns)] if len(columns) < len(frame.columns) else frame
+
+
+def _reads_only_its_columns(expectation: Any) -> bool:
+    return (type(expectation).expectation_type.startswith("expect_column_")
+            and not getattr(expectation, "row_condition", None)
+            and any(getattr(expectation, a, None) for a in COLUMN_ARGUMENTS))
+
+
+def _passed(name: str, count: int) -> ValidationOutcome:
+    return ValidationOutcome(
+        suite=name, passed=True, severity=None,
+        statistics=Statistics(evaluated=count, successful=count, unsuccessful=0), failures=[],
+    )
+
+
+def _evaluate(name: str, frame: pandas.DataFrame, expectations: list, *, where_column: str) -> tuple[list, list]:
+    """GX's results of `expectations` over `frame`, and a Failure for each that did not pass."""
+    import great_expectations as gx
+
     suite = gx.ExpectationSuite(name=name, expectations=expectations)
     details = {"result_format": "COMPLETE", "unexpected_index_column_names": [where_column]}
     with _validate_lock:
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
         # Collecting unexpected rows doubles GX's cost per expectation, so it is only paid, in a second
         # pass, for the expectations that failed.
-        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-        failed = [r.expectation_config.to_domain_obj() for r in result.results if not r.success]
+        results = batch.validate(suite, result_format="BOOLEAN_ONLY").results
+        failed = [r.expectation_config.to_domain_obj() for r in results if not r.success]
         detailed = []
         if failed:
             rerun = gx.ExpectationSuite(name=name, expectations=failed)
             detailed = batch.validate(rerun, result_format=details).results
-
     failures = [
         _failure(r.expectation_config, r.result or {}, r.exception_info or {}, where_column=where_column)
         for r in detailed
     ]
-    failures.sort(key=lambda f: f.severity != "error")
-    worst: Severity | None = None
-    if failures:
-        worst = "error" if any(f.severity == "error" for f in failures) else "warn"
-    stats = result.statistics
-    if remembered is not None and not failures:
-        remembered.passed[digest] = int(stats["evaluated_expectations"])
-    return ValidationOutcome(
-        suite=name,
-        passed=not failures,
-        severity=worst,
-        statistics=Statistics(
-            evaluated=int(stats["evaluated_expectations"]),
-            successful=int(stats["successful_expectations"]),
-            unsuccessful=int(stats["unsuccessful_expectations"]),
-        ),
-        failures=failures,
-    )
+    return results, failures
+
+
+def _passed_digests(expectations: list, digests: list[str | None], results: list) -> set[str]:
+    """Digests of the expectations that passed. GX returns results in an order of its own, so each result
+    is matched to its expectation by type, arguments, description and severity."""
+    by_rule: dict[str, list[str]] = {}
+    for expectation, digest in zip(expectations, digests):
+        if digest is not None:
+            by_rule.setdefault(_rule_key(expectation.configuration), []).append(digest)
+    passed = set()
+    for result in results:
+        if result.success and not _raised(result):
+            passed.update(by_rule.get(_rule_key(result.expectation_config), ()))
+    return passed
+
+
+def _rule_key(config: Any) -> str:
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    severity = _severity_name(config.severity)
+    return json.dumps([config.type, kwargs, config.description, severity], sort_keys=True, default=repr)
+
+
+def _raised(result: Any) -> bool:
+    return bool(_exception_messages(result.exception_info or {}))
 
 
 def _check_expectation(suite: str, expectation: Any, frame: pandas.DataFrame) -> None:

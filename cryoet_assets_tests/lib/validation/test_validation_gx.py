@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-
 import great_expectations.expectations as gxe
 import pytest
 
-from cryoet_assets.lib.validation.gx import PassedSuites, reusing, rows_frame, run_suite, suite_digest
+from cryoet_assets.lib.validation.gx import (
+    PassedSuites,
+    expectation_digest,
+    reusing,
+    rows_frame,
+    run_suite,
+    suite_digest,
+)
 
 ROWS = [
     {"where": "doc.json", "title": "Ribosomes", "count": 3},
@@ -167,3 +173,46 @@ def test_failed_suites_are_never_remembered_and_outside_reusing_nothing_is_recor
         assert not run_suite("t", _frame(), failing, where_column="where").passed
     assert suites.passed == {} and suites.reused == 0
     assert run_suite("t", _frame(), _rules(), where_column="where").passed  # no memo in effect: plain run
+
+
+def _memo(known: set[str] = frozenset()) -> PassedSuites:
+    return PassedSuites(lookup=lambda digests: digests & known)
+
+
+def test_an_expectation_passed_on_the_same_column_values_is_reused_whatever_else_the_frame_holds():
+    with reusing(_memo()) as first:
+        assert run_suite("t", _frame(), _rules(), where_column="where").passed
+    digests = {expectation_digest(_frame(), rule) for rule in _rules()}
+    assert first.passed_expectations == digests and None not in digests
+    assert first.expectations_reused == 0
+
+    # Another partition's frame: other suite name, other where and name cells, the same title and count.
+    other = rows_frame([{**row, "where": f"other/{row['where']}"} | ({"name": "Di"} if "name" in row else {})
+                        for row in ROWS], columns=["where", "title", "count", "name"])
+    with reusing(_memo(digests)) as second:
+        outcome = run_suite("u", other, _rules(), where_column="where")
+    assert (outcome.passed, outcome.statistics.evaluated, outcome.statistics.successful) == (True, 2, 2)
+    assert second.expectations_reused == 2 and second.passed_expectations == set()
+
+
+def test_an_expectation_whose_columns_changed_is_evaluated_again_and_a_failure_is_never_remembered():
+    digests = {expectation_digest(_frame(), rule) for rule in _rules()}
+    changed = rows_frame([{**ROWS[0], "count": 0}, *ROWS[1:]], columns=["where", "title", "count", "name"])
+    with reusing(_memo(digests)) as memo:
+        outcome = run_suite("t", changed, _rules(), where_column="where")
+    assert memo.expectations_reused == 1  # the title rule; the count rule saw 0 and failed
+    assert [f.rule() for f in outcome.failures] == ["expect_column_values_to_be_between on count: 1 of 1 failed"]
+    assert outcome.failures[0].where == ["doc.json"] and outcome.failures[0].observed == [0]
+    assert (outcome.statistics.evaluated, outcome.statistics.unsuccessful) == (2, 1)
+    assert memo.passed_expectations == set()
+
+
+def test_a_reused_expectation_is_not_evaluated_and_table_expectations_are_never_reused():
+    failing = gxe.ExpectColumnValuesToMatchRegex(column="name", regex=r"\S")
+    table = gxe.ExpectTableRowCountToBeBetween(min_value=10)
+    assert expectation_digest(_frame(), table) is None
+    with reusing(_memo({expectation_digest(_frame(), failing)})) as memo:
+        outcome = run_suite("t", _frame(), [failing, table], where_column="where")
+    # The lookup vouched for the regex rule, so only the table rule ran, and failed.
+    assert memo.expectations_reused == 1
+    assert [f.expectation for f in outcome.failures] == ["expect_table_row_count_to_be_between"]
