@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import pytest
+from dagster._core.event_api import PartitionKeyFilter
 from sqlalchemy import text
 
 from cryoet_assets.lib.db import make_engine
@@ -61,6 +62,15 @@ def test_deposit_to_database_on_real_services(deployment, instance, postgres_dat
     ]
     checks = [check for _, check in report.checks()]
     assert len(checks) == 12 and all(check.passed for check in checks)
+    # The expectations GX passed are in the Postgres instance's key-value store: the run that started once
+    # another had ended evaluated only what differed from it.
+    reused = []
+    for run in DEMO_RUNS:
+        [record] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("tomograms"), "tomograms_valid"), limit=1,
+            partition_filter=PartitionKeyFilter(key=f"20999__{run}"))
+        reused.append(record.event.dagster_event.event_specific_data.metadata["expectations_reused"].value)
+    assert max(reused) > 0
     assert instance.get_dynamic_partitions("acquisition_runs") == [f"20999__{run}" for run in DEMO_RUNS]
     assert instance.get_dynamic_partitions("depositions") == ["10999"]
 
