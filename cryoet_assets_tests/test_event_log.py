@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import sqlite3
 
 import dagster as dg
 import pytest
@@ -93,3 +94,23 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_its_parents_alone(i
     assert storage._pooled_engine() is engine
     records = instance.fetch_materializations(dg.AssetKey("numbers"), limit=10).records
     assert sorted(r.partition_key for r in records) == ["forked", "parent", "parent"]
+
+
+def test_pooled_connections_to_a_wal_file_sync_at_checkpoints_only(instance):
+    storage = instance.event_log_storage
+    with storage._pooled_engine().connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (SQLite's default: 2, FULL)
+
+
+def test_a_file_in_another_journal_mode_keeps_sqlites_default_sync(tmp_path):
+    # NORMAL is safe from corruption in WAL mode only: a file in rollback-journal mode is left at FULL.
+    (tmp_path / "runs").mkdir()
+    sqlite3.connect(tmp_path / "runs" / "event_log.db").close()  # an empty file, journal_mode=delete
+    storage = PooledSqliteEventLogStorage(base_dir=str(tmp_path / "runs"))
+    try:
+        with storage._pooled_engine().connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        storage.dispose()

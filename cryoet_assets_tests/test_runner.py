@@ -2,6 +2,7 @@
 
 import io
 import logging
+import os
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -223,6 +224,25 @@ def test_a_forked_run_that_dies_is_a_failed_outcome_and_the_others_complete(embe
     assert sorted(lines) == sorted([
         "  no_such_job          20999                started", "  no_such_job          20999                FAILED",
         "  dataset_plan_job     20999                started", "  dataset_plan_job     20999                ok"])
+
+
+def test_forked_runs_start_from_one_instance_the_parent_opened_before_forking(embedded, monkeypatch, tmp_path):
+    settings, demo, instance = embedded
+    instance.add_dynamic_partitions("datasets", ["20999"])
+    opened = tmp_path / "opened"  # a line per instance opened from a ref: the pid that opened it
+    from_ref = dg.DagsterInstance.from_ref
+
+    def recording_from_ref(ref):
+        with opened.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return from_ref(ref)
+
+    monkeypatch.setattr(dg.DagsterInstance, "from_ref", staticmethod(recording_from_ref))
+    items = [RunRequestItem("dataset_plan_job", "20999", {"dagster/run_key": key}, key) for key in ("a", "b")]
+    outcomes = execute_forked(instance, items, workers=2, display=Display(lambda line: None))
+    assert [outcome.success for outcome in outcomes] == [True, True]
+    assert opened.read_text().split() == [str(os.getpid())]
+    assert {instance.get_run_by_id(outcome.run_id).status for outcome in outcomes} == {dg.DagsterRunStatus.SUCCESS}
 
 
 def test_terminal_display_shares_the_line_between_jobs_running_at_once():
