@@ -38,7 +38,7 @@ def instance(tmp_path):
 
 def _connections_opened(storage) -> list:
     opened = []
-    sqlalchemy.event.listen(storage._pooled_engine(), "connect", lambda *args: opened.append(os.getpid()))
+    sqlalchemy.event.listen(storage._engines.get(), "connect", lambda *args: opened.append(os.getpid()))
     return opened
 
 
@@ -68,7 +68,7 @@ def _child_run(instance, parent_engine, send) -> None:
     try:
         _run(instance, "forked")  # through the instance object it inherited
         storage = instance.event_log_storage
-        send.send((storage._pooled_engine() is not parent_engine,
+        send.send((storage._engines.get() is not parent_engine,
                    len(instance.fetch_materializations(dg.AssetKey("numbers"), limit=10).records)))
     finally:
         os._exit(0)
@@ -78,7 +78,7 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_its_parents_alone(i
     storage = instance.event_log_storage
     instance.add_dynamic_partitions("parts", ["parent", "forked"])
     _run(instance, "parent")
-    engine = storage._pooled_engine()
+    engine = storage._engines.get()
 
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -91,14 +91,14 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_its_parents_alone(i
 
     # The parent's pooled connections still work after the child is gone, and see the child's event.
     _run(instance, "parent")
-    assert storage._pooled_engine() is engine
+    assert storage._engines.get() is engine
     records = instance.fetch_materializations(dg.AssetKey("numbers"), limit=10).records
     assert sorted(r.partition_key for r in records) == ["forked", "parent", "parent"]
 
 
 def test_pooled_connections_to_a_wal_file_sync_at_checkpoints_only(instance):
     storage = instance.event_log_storage
-    with storage._pooled_engine().connect() as conn:
+    with storage._engines.get().connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (SQLite's default: 2, FULL)
 
@@ -109,7 +109,7 @@ def test_a_file_in_another_journal_mode_keeps_sqlites_default_sync(tmp_path):
     sqlite3.connect(tmp_path / "runs" / "event_log.db").close()  # an empty file, journal_mode=delete
     storage = PooledSqliteEventLogStorage(base_dir=str(tmp_path / "runs"))
     try:
-        with storage._pooled_engine().connect() as conn:
+        with storage._engines.get().connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     finally:
