@@ -92,48 +92,11 @@ class PooledEngine:
             self._engine, self._engine_pid = None, 0
 
 
-class PooledSqliteRunStorage(SqliteRunStorage):
-    """`SqliteRunStorage` with pooled connections, one engine per process.
+class _PooledConnections:
+    """What the two storages below add to Dagster's: `connect` through a `PooledEngine`, and a `base_dir`
+    that may be left out (then `FOLDER` in the instance's folder, known once the instance registers)."""
 
-    Config: `base_dir`, optional (default: `history` in the instance's folder, Dagster's default).
-    """
-
-    def __init__(self, conn_string: str | None = None, inst_data: ConfigurableClassData | None = None):
-        self._pool = PooledEngine(conn_string) if conn_string else None
-        super().__init__(conn_string or "", inst_data)
-
-    @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value) -> PooledSqliteRunStorage:
-        if config_value.get("base_dir"):
-            return cls.from_local(inst_data=inst_data, **config_value)
-        return cls(None, inst_data)  # made on the instance's folder once it is known (register_instance)
-
-    def register_instance(self, instance) -> None:
-        if self._pool is None:
-            made = self.from_local(os.path.join(instance.root_directory, "history"), inst_data=self._inst_data)
-            self._conn_string, self._pool = made._conn_string, made._pool
-        super().register_instance(instance)
-
-    @contextmanager
-    def connect(self) -> Iterator[sqlalchemy.Connection]:
-        with self._pool.transaction() as conn:
-            yield conn
-
-    def dispose(self) -> None:
-        if self._pool is not None:
-            self._pool.dispose()
-        super().dispose()
-
-
-class PooledSqliteScheduleStorage(SqliteScheduleStorage):
-    """`SqliteScheduleStorage` (sensor and schedule ticks, cursors) with pooled connections, one engine per process.
-
-    Config: `base_dir`, optional (default: `schedules` in the instance's folder, Dagster's default).
-    """
+    FOLDER = ""
 
     def __init__(self, conn_string: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._pool = PooledEngine(conn_string) if conn_string else None
@@ -144,14 +107,14 @@ class PooledSqliteScheduleStorage(SqliteScheduleStorage):
         return {"base_dir": Field(StringSource, is_required=False)}
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value) -> PooledSqliteScheduleStorage:
+    def from_config_value(cls, inst_data, config_value):
         if config_value.get("base_dir"):
             return cls.from_local(inst_data=inst_data, **config_value)
         return cls(None, inst_data)
 
     def register_instance(self, instance) -> None:
         if self._pool is None:
-            made = self.from_local(os.path.join(instance.root_directory, "schedules"), inst_data=self._inst_data)
+            made = self.from_local(os.path.join(instance.root_directory, self.FOLDER), inst_data=self._inst_data)
             self._conn_string, self._pool = made._conn_string, made._pool
         super().register_instance(instance)
 
@@ -164,3 +127,21 @@ class PooledSqliteScheduleStorage(SqliteScheduleStorage):
         if self._pool is not None:
             self._pool.dispose()
         super().dispose()
+
+
+class PooledSqliteRunStorage(_PooledConnections, SqliteRunStorage):
+    """`SqliteRunStorage` with pooled connections, one engine per process.
+
+    Config: `base_dir`, optional (default: `history` in the instance's folder, Dagster's default).
+    """
+
+    FOLDER = "history"
+
+
+class PooledSqliteScheduleStorage(_PooledConnections, SqliteScheduleStorage):
+    """`SqliteScheduleStorage` (sensor and schedule ticks, cursors) with pooled connections, one engine per process.
+
+    Config: `base_dir`, optional (default: `schedules` in the instance's folder, Dagster's default).
+    """
+
+    FOLDER = "schedules"
