@@ -10,8 +10,6 @@ from cryoet_assets.lib.validation.gx import PassedSuites, reusing
 from cryoet_assets.lib.validation.outcome import ValidationOutcome, jsonable
 
 PASSED_SUITES = "passed_suites"
-
-
 PASSED_EXPECTATION_KEY = "cryoet_assets/gx_passed/"
 
 
