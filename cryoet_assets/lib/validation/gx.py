@@ -104,9 +104,8 @@ class _Digests:
         expectation = self.expectations[position]
         if not _reads_only_its_columns(expectation):
             return None
-        columns = [getattr(expectation, a, None) for a in COLUMN_ARGUMENTS]
         content = [self.version, self.configs[position], self.frame.index.tolist(),
-                   [[c, self.column(c)] for c in columns if c]]
+                   [[c, self.column(c)] for c in _columns_named(expectation)]]
         return _sha256(content)
 
 
@@ -195,15 +194,16 @@ def run_suite(
         if remembered.lookup is not None:
             digests = [memo.expectation(i) for i in range(len(expectations))]
             found = set(remembered.lookup({d for d in digests if d is not None}))
-            to_run = [e for e, d in zip(expectations, digests) if d not in found]
-            digests = [d for d in digests if d not in found]
+            kept = [(e, d) for e, d in zip(expectations, digests) if d not in found]
+            to_run, digests = [e for e, _ in kept], [d for _, d in kept]  # digests stay aligned with to_run
             remembered.expectations_reused += len(expectations) - len(to_run)
     if not to_run:
         if remembered is not None:
             remembered.passed[suite_key] = len(expectations)
         return _passed(name, len(expectations))
 
-    results, failures = _evaluate(name, _columns_read(frame, to_run, where_column), to_run, where_column=where_column)
+    evaluated_frame = _columns_read(frame, to_run, where_column)
+    results, failures = _evaluate(name, evaluated_frame, to_run, where_column=where_column)
     if remembered is not None:
         remembered.passed_expectations.update(_passed_digests(to_run, digests, results))
         if not failures:
@@ -231,14 +231,18 @@ def _columns_read(frame: pandas.DataFrame, expectations: list, where_column: str
     for expectation in expectations:
         if not _reads_only_its_columns(expectation):
             return frame
-        columns.update((getattr(expectation, a), None) for a in COLUMN_ARGUMENTS if getattr(expectation, a, None))
+        columns.update(dict.fromkeys(_columns_named(expectation)))
     return frame[list(columns)] if len(columns) < len(frame.columns) else frame
+
+
+def _columns_named(expectation: Any) -> list[str]:
+    return [c for c in (getattr(expectation, a, None) for a in COLUMN_ARGUMENTS) if c]
 
 
 def _reads_only_its_columns(expectation: Any) -> bool:
     return (type(expectation).expectation_type.startswith("expect_column_")
             and not getattr(expectation, "row_condition", None)
-            and any(getattr(expectation, a, None) for a in COLUMN_ARGUMENTS))
+            and bool(_columns_named(expectation)))
 
 
 def _passed(name: str, count: int) -> ValidationOutcome:
