@@ -106,10 +106,14 @@ def _bucket(url: str, endpoint_url: str) -> Bucket:
 
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+# Outlives `forget_connections`: a run forked after this process migrated a database does not run alembic
+# again (about 15 ms of CPU a run, alembic loading its environment and scripts).
+_MIGRATED: set[str] = set()
 
 
 def _engine(url: str) -> Engine:
-    """One engine per database URL in this process, made on first use after migrating the database."""
+    """One engine per database URL in this process, made on first use after migrating the database (once
+    per URL in this process and the processes forked from it)."""
     with _ENGINES_LOCK:
         if url not in _ENGINES:
             from cryoet_assets.families import migration_locations, table_metadata
@@ -118,6 +122,8 @@ def _engine(url: str) -> Engine:
 
             # The sync finds tables by name on the shared metadata, so every family's models must be loaded.
             table_metadata()
-            upgrade(url, version_locations=migration_locations())
+            if url not in _MIGRATED:
+                upgrade(url, version_locations=migration_locations())
+                _MIGRATED.add(url)
             _ENGINES[url] = make_engine(url)
         return _ENGINES[url]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 SEVERITIES: dict[str, Severity] = {"critical": "error", "warning": "warn"}
 COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+PAIR_EQUALITY = "expect_column_pair_values_to_be_equal"
 NOT_CRITERIA = (
     "batch_id", "result_format", "catch_exceptions", "meta", "description", "notes", "rendered_content",
 )
@@ -37,7 +38,8 @@ class PassedSuites:
       passed suites to their number of expectations; `passed` collects this evaluation's (reused or
       evaluated), and `reused` counts the suites taken from `known`.
     - single expectations: a column expectation's digest covers the GX version, its configuration and the
-      values (by row) of the columns it names, nothing else of the frame. `lookup`, when given, answers which
+      values (by row) of the columns it names, nothing else of the frame (of a pair-equality rule's two
+      columns, only which rows are missing and which are equal). `lookup`, when given, answers which
       of a set of digests passed before (anywhere: another partition's frame with the same values in
       those columns counts); `passed_expectations` collects the digests of expectations GX evaluated here
       and passed, and `expectations_reused` counts those taken from `lookup`.
@@ -73,8 +75,9 @@ def suite_digest(name: str, frame: pandas.DataFrame, expectations: list, *, wher
 
 def expectation_digest(frame: pandas.DataFrame, expectation: Any) -> str | None:
     """SHA-256 (hex) of what a column expectation's outcome depends on: GX's version, its configuration and
-    the values of the columns it names, row by row; None for an expectation that may read more (a table or
-    multicolumn expectation, or one with a `row_condition`)."""
+    the values of the columns it names, row by row (for a pair-equality rule, only which rows are missing
+    on either side and which are equal); None for an expectation that may read more (a table or multicolumn
+    expectation, or one with a `row_condition`)."""
     return _Digests(frame, [expectation]).expectation(0)
 
 
@@ -104,9 +107,25 @@ class _Digests:
         expectation = self.expectations[position]
         if not _reads_only_its_columns(expectation):
             return None
-        content = [self.version, self.configs[position], self.frame.index.tolist(),
-                   [[c, self.column(c)] for c in _columns_named(expectation)]]
-        return _sha256(content)
+        if type(expectation).expectation_type == PAIR_EQUALITY:
+            read: Any = self.pair_relation(expectation.column_A, expectation.column_B)
+            if read is None:
+                return None
+        else:
+            read = [[c, self.column(c)] for c in _columns_named(expectation)]
+        return _sha256([self.version, self.configs[position], self.frame.index.tolist(), read])
+
+    def pair_relation(self, a: str, b: str) -> list | None:
+        """Per row: is A missing, is B missing, A == B. GX's pandas engine drops rows by missingness
+        (`ignore_row_if`, pandas `isnull`) and then compares `column_A == column_B`, so a pair-equality
+        rule's outcome is a function of these three flags, whatever the values are (e.g. two file names
+        that both hold the run's name). None when the comparison itself fails: GX then reports why."""
+        left, right = self.frame[a], self.frame[b]
+        try:
+            equal = [bool(x) for x in (left == right).tolist()]
+        except (TypeError, ValueError):
+            return None
+        return ["pair", a, b, left.isnull().tolist(), right.isnull().tolist(), equal]
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,6 +156,33 @@ def rows_frame(rows: Iterable[Mapping[str, Any]], *, columns: Sequence[str]) -> 
         if unknown:
             raise ValueError(f"row {row.get('where')!r} has columns {sorted(unknown)} not in {list(columns)}")
     return pandas.DataFrame(rows, columns=list(columns), dtype=object)
+
+
+# GX imports these when it is imported, for expectations no suite here uses (KL divergence, Kolmogorov-Smirnov
+# tests): scipy.stats alone is about 1 s of CPU.
+DEFERRED_MODULES = ("scipy.stats",)
+
+
+def defer_unused_modules() -> None:
+    """Make `DEFERRED_MODULES` load on first use instead of when GX imports them (importlib's `LazyLoader`);
+    call it before great_expectations is first imported. A module already imported is left as it is."""
+    import importlib.util
+    import sys
+
+    for name in DEFERRED_MODULES:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        # `from scipy import stats` then takes it from the package: the import system would touch the module
+        # (its __spec__), which loads it.
+        package, _, attribute = name.rpartition(".")
+        setattr(sys.modules[package], attribute, module)
 
 
 def prepare() -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import great_expectations.expectations as gxe
 import pytest
 
@@ -216,3 +219,44 @@ def test_a_reused_expectation_is_not_evaluated_and_table_expectations_are_never_
     # The lookup vouched for the regex rule, so only the table rule ran, and failed.
     assert memo.expectations_reused == 1
     assert [f.expectation for f in outcome.failures] == ["expect_table_row_count_to_be_between"]
+
+
+def _files(mrc: str, named: str | None):
+    return rows_frame([{"where": "t.json", "mrc_files": mrc, "mrc_file_name": named},
+                       {"where": "t.json: authors[0]"}], columns=["where", "mrc_files", "mrc_file_name"])
+
+
+def test_a_pair_equality_rule_is_reused_on_other_values_that_are_equal_in_the_same_rows():
+    rule = gxe.ExpectColumnPairValuesToBeEqual(
+        column_A="mrc_files", column_B="mrc_file_name", ignore_row_if="both_values_are_missing"
+    )
+    with reusing(_memo()) as first:
+        assert run_suite("t", _files("TS_001.mrc", "TS_001.mrc"), [rule], where_column="where").passed
+    assert first.passed_expectations == {expectation_digest(_files("TS_001.mrc", "TS_001.mrc"), rule)}
+
+    # Another run's file names, equal in the same row: GX would answer the same, so it is not asked.
+    with reusing(_memo(first.passed_expectations)) as second:
+        assert run_suite("t", _files("TS_002.mrc", "TS_002.mrc"), [rule], where_column="where").passed
+    assert second.expectations_reused == 1
+
+    # Unequal, or missing on one side only: other flags, so GX evaluates it, and it fails.
+    for frame in (_files("TS_002.mrc", "TS_001.mrc"), _files("TS_002.mrc", None)):
+        assert expectation_digest(frame, rule) not in first.passed_expectations
+        with reusing(_memo(first.passed_expectations)) as third:
+            outcome = run_suite("t", frame, [rule], where_column="where")
+        assert third.expectations_reused == 0 and not outcome.passed
+        assert outcome.failures[0].where == ["t.json"]
+
+
+def test_gx_imported_after_deferring_loads_scipy_stats_only_when_it_is_used():
+    code = """if True:
+        import sys
+        from cryoet_assets.lib.validation.gx import defer_unused_modules
+        defer_unused_modules()
+        import great_expectations
+        assert "scipy.stats._stats_py" not in sys.modules
+        from scipy import stats
+        assert stats.entropy([0.5, 0.5], [0.5, 0.5]) == 0.0
+        assert "scipy.stats._stats_py" in sys.modules
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
