@@ -8,23 +8,22 @@ and every module of the package's libraries and entity families. Nothing else im
 import importlib
 import pkgutil
 
+import alembic.command  # noqa: F401
+import fsspec  # noqa: F401
+import mrcfile  # noqa: F401
+import numcodecs  # noqa: F401
+import ome_zarr.writer  # noqa: F401
+import PIL.Image  # noqa: F401
+import sqlalchemy  # noqa: F401
+import upath  # noqa: F401
+import zarr  # noqa: F401
+
+import cryoet_assets.families
+import cryoet_assets.lib
 from cryoet_assets.lib.validation.gx import defer_unused_modules
 
 defer_unused_modules()
-
-import alembic.command  # noqa: E402, F401
-import fsspec  # noqa: E402, F401
-import great_expectations  # noqa: E402, F401
-import mrcfile  # noqa: E402, F401
-import numcodecs  # noqa: E402, F401
-import ome_zarr.writer  # noqa: E402, F401
-import PIL.Image  # noqa: E402, F401
-import sqlalchemy  # noqa: E402, F401
-import upath  # noqa: E402, F401
-import zarr  # noqa: E402, F401
-
-import cryoet_assets.families  # noqa: E402
-import cryoet_assets.lib  # noqa: E402
+importlib.import_module("great_expectations")
 
 for _package in (cryoet_assets.lib, cryoet_assets.families):
     for _module in pkgutil.walk_packages(_package.__path__, f"{_package.__name__}."):
