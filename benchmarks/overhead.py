@@ -67,7 +67,8 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
   storage, copies an empty event-log file Dagster created instead of having Dagster create each; what it
   writes is the same.
 
-For every measured command: wall s; CPU s, user + system of every process it started, the larger of two
+Before every measured command the disks are synced (`os.sync`), so that a command does not pay for the
+writes of what ran before it. For every measured command: wall s; CPU s, user + system of every process it started, the larger of two
 figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from getrusage(RUSAGE_CHILDREN)
 around it (this process is made a child subreaper, so orphaned descendants are reaped and counted here too;
 a process counts only once it and every process between it and us has been reaped), and `cpu_sampled_s`,
@@ -788,6 +789,9 @@ class Measure:
 
     def __enter__(self) -> Measure:
         global _CURRENT
+        # What ran before (the deposit's generation, the other side's outputs) leaves dirty pages that the
+        # kernel would write back during this command: flushed first, so that no command pays for another's.
+        os.sync()
         _CURRENT = self
         self.figures.load1_before = round(os.getloadavg()[0], 2)
         self._usage = _children_usage()

@@ -14,6 +14,7 @@ import dagster as dg
 
 from cryoet_assets.defs.partitions import BY_LEVEL
 from cryoet_assets.defs.resources import PortalDatabase, PortalStorage
+from cryoet_assets.defs.sensors import FOLLOW_INTERVAL_SECONDS
 from cryoet_assets.families import families_at
 
 GROUP = "production"
@@ -22,7 +23,7 @@ PARTITION_TAG = "dagster/partition"
 # Promotion of a level waits for its parents' rows in production; the promote command runs the levels in this order.
 LEVEL_ORDER = ("deposition", "dataset", "acquisition_run")
 PROMOTION_INTERVAL_SECONDS = 30
-FANOUT_INTERVAL_SECONDS = 5
+FANOUT_INTERVAL_SECONDS = FOLLOW_INTERVAL_SECONDS  # every loop of the sensor daemon
 # Runs of the `promote` command carry it: the command promotes the depositions and runs itself.
 COMMAND_TAG = "cryoet/promoted_by"
 MAX_PROMOTIONS_PER_TICK = 50

@@ -11,10 +11,12 @@ from cryoet_assets.defs.resources import PortalStorage
 MAX_CONFIGS_PER_TICK = 20
 MAX_PLANS_PER_TICK = 20
 # The deposit sensor lists the configs and reads deposit markers, so it looks every 30 s. The plan and roll-up
-# sensors read only the records after their cursor (one bounded query each), so they look every 5 s, the
-# daemon's shortest loop: each hop of deposit -> plan -> runs -> roll-up waits at most that long.
+# sensors read only the records after their cursor (one bounded query each), so they look at every loop of the
+# sensor daemon, which comes every 5 s at the soonest: each hop of deposit -> plan -> runs -> roll-up waits at
+# most that long. Their interval is under the loop's: at 5 s, a sensor's tick, stamped a moment after its
+# loop began, is not yet 5 s old at the next loop, so it was evaluated every other loop (every 10 s).
 DEPOSIT_INTERVAL_SECONDS = 30
-FOLLOW_INTERVAL_SECONDS = 5
+FOLLOW_INTERVAL_SECONDS = 4
 DEPOSITION_TAG = "cryoet/deposition"
 DATASET_TAG = "cryoet/dataset"
 
