@@ -55,17 +55,25 @@ class PooledEngine:
         self._engine: sqlalchemy.Engine | None = None
         self._engine_pid = 0
 
+    def _process_lock(self) -> threading.Lock:
+        pid = os.getpid()
+        if self._lock_pid != pid:
+            # A fork copies the lock as it was: held, if one of the parent's other threads held it then.
+            self._lock, self._lock_pid = threading.Lock(), pid
+        return self._lock
+
+    def _keep_inherited(self) -> None:
+        if self._engine is not None and self._engine_pid != os.getpid():
+            _INHERITED.append(self._engine)
+            self._engine, self._engine_pid = None, 0
+
     def get(self) -> sqlalchemy.Engine:
         pid = os.getpid()
         if self._engine_pid == pid:
             return self._engine
-        if self._lock_pid != pid:
-            # A fork copies the lock as it was: held, if one of the parent's other threads held it then.
-            self._lock, self._lock_pid = threading.Lock(), pid
-        with self._lock:
+        with self._process_lock():
             if self._engine_pid != pid:
-                if self._engine is not None:
-                    _INHERITED.append(self._engine)
+                self._keep_inherited()
                 # The pool hands a connection to one thread at a time; SQLite's own check that a connection stays
                 # in the thread that made it would refuse a connection a pool passes on.
                 self._engine = sqlalchemy.create_engine(
@@ -86,8 +94,9 @@ class PooledEngine:
 
     def dispose(self) -> None:
         """Close this process's connections (a forked child's inherited ones are left alone)."""
-        with self._lock:
-            if self._engine is not None and self._engine_pid == os.getpid():
+        with self._process_lock():
+            self._keep_inherited()
+            if self._engine is not None:
                 self._engine.dispose()
             self._engine, self._engine_pid = None, 0
 

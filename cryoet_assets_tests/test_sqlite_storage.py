@@ -76,3 +76,42 @@ def test_an_instance_made_with_dagsters_default_storages_keeps_its_history(tmp_p
         assert after.run_storage.get_cursor_values({"cursor"}) == {"cursor": "kept"}
         new = tiny.execute_in_process(instance=after).run_id
         assert {r.dagster_run.run_id for r in after.get_run_records()} == {old, new}
+
+
+def _dispose_in_child(pool, send) -> None:
+    import os
+
+    from cryoet_assets import sqlite_storage
+
+    try:
+        inherited = pool._engine
+        pool.dispose()  # the lock it inherited was held by the parent when it forked
+        with pool.transaction() as conn:  # a connection of its own
+            value = conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+        send.send((any(e is inherited for e in sqlite_storage._INHERITED), value))
+    finally:
+        os._exit(0)
+
+
+def test_a_forked_child_disposing_leaves_its_parents_engine_alone_even_if_the_lock_was_held(tmp_path):
+    import multiprocessing
+
+    from cryoet_assets.sqlite_storage import PooledEngine
+
+    pool = PooledEngine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with pool.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    engine = pool.get()
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    with pool._lock:  # as if another thread of this process held it at the fork
+        child = context.Process(target=_dispose_in_child, args=(pool, send))
+        child.start()
+    assert receive.poll(60), "the child hung on the lock it inherited"
+    assert receive.recv() == (True, 1)  # the parent's engine kept referenced, not disposed; its own works
+    child.join()
+    with pool.transaction() as conn:  # the parent's pooled connections still work
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    assert pool.get() is engine
+    pool.dispose()
