@@ -71,8 +71,8 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
   writes is the same.
 
 Before every measured command the disks are synced (`os.sync`), so that a command does not pay for the
-writes of what ran before it. For every measured command: wall s; CPU s, user + system of every process it started, the larger of two
-figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from getrusage(RUSAGE_CHILDREN)
+writes of what ran before it. For every measured command: wall s; CPU s, user + system of every process it
+started, the larger of two figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from getrusage(RUSAGE_CHILDREN)
 around it (this process is made a child subreaper, so orphaned descendants are reaped and counted here too;
 a process counts only once it and every process between it and us has been reaped), and `cpu_sampled_s`,
 the sum over its descendants of their own user + system time (/proc/<pid>/stat fields 14 and 15), the last
@@ -464,6 +464,7 @@ def run_history(args, code: Path) -> list[Figures]:
             # Alternate which instance goes first, so neither always finds the other's page cache.
             order = list(templates) if repetition % 2 == 0 else list(templates)[::-1]
             ingested: dict[str, tuple[Path, dict[str, str]]] = {}
+            outs = []
             for name in order:
                 label = f"{name}-{repetition}"
                 figures = run_ingest(args, work, deposit, code, case=f"history {name}", label=label,
@@ -472,6 +473,7 @@ def run_history(args, code: Path) -> list[Figures]:
                 print(summary_line(figures), file=sys.stderr)
                 results.append(figures)
                 out = work / f"ingest-{label}"
+                outs.append(out)
                 if figures.status == "ok":
                     staging = out / "staging"
                     settings = {
@@ -489,9 +491,9 @@ def run_history(args, code: Path) -> list[Figures]:
             for _ in range(args.tick_rounds):
                 for name, (out, settings) in ingested.items():
                     results += time_ticks(args, out, deposit, code, case=f"history {name}", settings=settings)
-            for name in order:  # this repetition's two instances at a time on disk
+            for out in outs:  # this repetition's two instances at a time on disk
                 for folder in ("dagster_home", "staging", "staging-production"):
-                    shutil.rmtree(work / f"ingest-{name}-{repetition}" / folder, ignore_errors=True)
+                    shutil.rmtree(out / folder, ignore_errors=True)
     return results
 
 
