@@ -10,7 +10,6 @@ keys; zarr itself creates the arrays and is used to read them back.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -152,14 +151,6 @@ def convert_tomogram(
             failures.append(exc)
             abort.set()
 
-    # ome-zarr takes most of a second to import; let that happen while the volume is converted. The pyramid
-    # pass imports zarr and numcodecs, which ome-zarr imports too: they are imported here first, so that two
-    # threads never import one package at once (a circular import inside it could see a half-made module).
-    import numcodecs  # noqa: F401
-    import zarr  # noqa: F401
-
-    importer = threading.Thread(target=importlib.import_module, args=("ome_zarr.writer",), daemon=True)
-    importer.start()
     _create_mrc(source, mrc_path, spacing=spacing, extended_header=extended)
     worker = threading.Thread(target=mrc_pass, name="mrc-pass", daemon=True)
     worker.start()
@@ -174,7 +165,6 @@ def convert_tomogram(
         raise
     finally:
         worker.join()
-        importer.join()
     if failures:
         raise failures[0]
     _finish_mrc(mrc_path, stats=stats)
@@ -470,17 +460,21 @@ def _zero_outside(buffer: np.ndarray, extent: tuple[int, int, int], filled: tupl
 
 
 def _write_ngff_metadata(zarr_path: Path, *, spacing: float, levels: int, pyramid: Pyramid) -> None:
+    """The group's OME-NGFF 0.4 `multiscales`, made and validated by ome-zarr-models: axes z, y, x in Å, one
+    scale transform per level."""
     import zarr
-    from ome_zarr.format import FormatV04
-    from ome_zarr.writer import write_multiscales_metadata
+    from ome_zarr_models.v04.axes import Axis
+    from ome_zarr_models.v04.image import ImageAttrs
+    from ome_zarr_models.v04.multiscales import Dataset, Multiscale
 
-    group = zarr.open_group(str(zarr_path), mode="r+", zarr_format=2)
-    datasets = [
-        {
-            "path": str(level),
-            "coordinateTransformations": [{"type": "scale", "scale": pyramid.scale(spacing, level)}],
-        }
-        for level in range(levels)
-    ]
-    axes = [{"name": axis, "type": "space", "unit": "angstrom"} for axis in ("z", "y", "x")]
-    write_multiscales_metadata(group, datasets=datasets, fmt=FormatV04(), axes=axes, name="/")
+    multiscale = Multiscale(
+        axes=tuple(Axis(name=axis, type="space", unit="angstrom") for axis in ("z", "y", "x")),
+        datasets=tuple(
+            Dataset.build(path=str(level), scale=pyramid.scale(spacing, level), translation=None)
+            for level in range(levels)
+        ),
+        name="/",
+        version="0.4",
+    )
+    attributes = ImageAttrs(multiscales=[multiscale]).model_dump(mode="json", exclude_none=True)
+    zarr.open_group(str(zarr_path), mode="r+", zarr_format=2).attrs.update(attributes)
