@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import threading
+import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -159,30 +160,49 @@ def rows_frame(rows: Iterable[Mapping[str, Any]], *, columns: Sequence[str]) -> 
 
 
 # GX imports these when it is imported, for expectations no suite here uses (KL divergence, Kolmogorov-Smirnov
-# tests): scipy.stats alone is about 1 s of CPU.
-DEFERRED_MODULES = ("scipy.stats",)
+# tests) and the charts of their rendered reports: scipy.stats alone is about 1 s of CPU, altair 0.4 s.
+DEFERRED_MODULES = ("scipy.stats", "altair")
 
 
 def defer_unused_modules() -> None:
-    """Make `DEFERRED_MODULES` load on first use instead of when GX imports them (importlib's `LazyLoader`);
-    call it before great_expectations is first imported. A module already imported is left as it is."""
+    """Make `DEFERRED_MODULES` load on first use instead of when GX imports them; call it before
+    great_expectations is first imported. A module already imported is left as it is.
+
+    Each is replaced in `sys.modules` (and on its package) by a `_DeferredModule` until an attribute of it is
+    read. importlib's `LazyLoader` does not do here: an `import altair` statement reads the module's `__spec__`
+    when it finds the module in `sys.modules`, which loads it.
+    """
     import importlib.util
     import sys
 
     for name in DEFERRED_MODULES:
-        if name in sys.modules:
+        if name in sys.modules or importlib.util.find_spec(name) is None:
             continue
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            continue
-        spec.loader = importlib.util.LazyLoader(spec.loader)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        # `from scipy import stats` then takes it from the package: the import system would touch the module
-        # (its __spec__), which loads it.
+        placeholder = _DeferredModule(name)
+        sys.modules[name] = placeholder
         package, _, attribute = name.rpartition(".")
-        setattr(sys.modules[package], attribute, module)
+        if package:
+            setattr(sys.modules[package], attribute, placeholder)
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands for a module not imported yet; reading any attribute it lacks imports the module and replaces it."""
+
+    _lock = threading.Lock()
+
+    def __getattr__(self, attribute: str) -> Any:
+        import importlib
+        import sys
+
+        name = self.__name__
+        with self._lock:
+            package, _, short = name.rpartition(".")
+            if sys.modules.get(name) is self:
+                del sys.modules[name]
+                if package and getattr(sys.modules[package], short, None) is self:
+                    delattr(sys.modules[package], short)
+            module = importlib.import_module(name)
+        return getattr(module, attribute)
 
 
 def prepare() -> None:

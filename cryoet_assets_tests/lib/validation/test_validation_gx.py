@@ -248,15 +248,21 @@ def test_a_pair_equality_rule_is_reused_on_other_values_that_are_equal_in_the_sa
         assert outcome.failures[0].where == ["t.json"]
 
 
-def test_gx_imported_after_deferring_loads_scipy_stats_only_when_it_is_used():
+def test_gx_imported_after_deferring_loads_scipy_stats_and_altair_only_when_they_are_used():
     code = """if True:
         import sys
         from cryoet_assets.lib.validation.gx import defer_unused_modules
         defer_unused_modules()
         import great_expectations
         assert "scipy.stats._stats_py" not in sys.modules
+        assert "altair.vegalite" not in sys.modules
         from scipy import stats
         assert stats.entropy([0.5, 0.5], [0.5, 0.5]) == 0.0
         assert "scipy.stats._stats_py" in sys.modules
+        import altair
+        assert altair.Chart.__module__.startswith("altair.vegalite")
+        assert "altair.vegalite" in sys.modules and type(sys.modules["altair"]).__name__ == "module"
+        from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
+        assert kl.alt.Chart is altair.Chart and kl.stats.entropy is stats.entropy
     """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
