@@ -354,11 +354,15 @@ def _prepare_home(home: Path, settings) -> Path:
 
 
 def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
-    import dagster as dg
+    from cryoet_assets.collection import collection_paused
 
-    from cryoet_assets.defs.resources import forget_connections
-    from cryoet_assets.runner import Display, ingest
-    from cryoet_assets.summary import print_summary
+    with collection_paused():
+        import dagster as dg
+
+        import cryoet_assets.definitions  # noqa: F401
+        from cryoet_assets.defs.resources import forget_connections
+        from cryoet_assets.runner import Display, ingest
+        from cryoet_assets.summary import print_summary
 
     home = _prepare_home(home, settings)
     workspace = home / "workspace.yaml"

@@ -183,12 +183,15 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
     import multiprocessing
 
     multiprocessing.set_start_method(None, force=True)
+    from cryoet_assets.collection import collection_paused
+
     origin = deserialize_value(serialized_origin)
-    try:
-        repository = recon_repository_from_origin(origin).get_definition()
-        repository.get_all_jobs()
-    except Exception:  # noqa: BLE001 - each run loads the code again and fails with the location's error
-        _warn("could not load the code location; each run will load it")
+    with collection_paused(freeze=True):
+        try:
+            repository = recon_repository_from_origin(origin).get_definition()
+            repository.get_all_jobs()
+        except Exception:  # noqa: BLE001 - each run loads the code again and fails with the location's error
+            _warn("could not load the code location; each run will load it")
     module = getattr(origin.code_pointer, "module", None) or getattr(origin.code_pointer, "package", None)
     packages = {module.split(".")[0]} if module else set()
     connection.send(_code_files(packages))
@@ -208,11 +211,12 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
         if preload:
             # After the first fork, not before: the first run (under the daemon, a dataset's plan) starts
             # without waiting seconds for imports it may not need; the runs after it start with them.
-            for name in preload:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001 - each run imports it again, and a run that needs it fails there
-                    _warn(f"could not preload {name}; each run will import it")
+            with collection_paused(freeze=True):
+                for name in preload:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # noqa: BLE001 - each run imports it again; a run that needs it fails there
+                        _warn(f"could not preload {name}; each run will import it")
             preload = ()
             connection.send(_code_files(packages))
 

@@ -270,11 +270,15 @@ def ingest(
 def _import_what_runs_use() -> None:
     """Everything the runs import, once and in this thread, before the first run that executes (a tick whose
     requests were all run already imports nothing): forked runs start with it, and no two threads import the
-    same package at once (a circular import inside it could then see a half-initialized module)."""
-    import cryoet_assets.run_worker_imports  # noqa: F401
-    from cryoet_assets.lib.validation.gx import prepare
+    same package at once (a circular import inside it could then see a half-initialized module). What is
+    alive then is frozen out of the garbage collector's reach (`cryoet_assets.collection`)."""
+    from cryoet_assets.collection import collection_paused
 
-    prepare()
+    with collection_paused(freeze=True):
+        import cryoet_assets.run_worker_imports  # noqa: F401
+        from cryoet_assets.lib.validation.gx import prepare
+
+        prepare()
 
 
 def execute(
