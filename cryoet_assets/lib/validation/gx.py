@@ -188,7 +188,7 @@ def defer_unused_modules() -> None:
 class _DeferredModule(types.ModuleType):
     """Stands for a module not imported yet; reading any attribute it lacks imports the module and replaces it."""
 
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # importing one deferred module may read an attribute of another
 
     def __getattr__(self, attribute: str) -> Any:
         import importlib
