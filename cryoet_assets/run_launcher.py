@@ -236,7 +236,9 @@ def _code_files(packages: set[str]) -> list[tuple[str, int]]:
                       {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
     files = []
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
+        # From the module's namespace, not getattr: a placeholder for a module not loaded yet (see
+        # `cryoet_assets.lib.validation.gx.defer_unused_modules`) would import it to answer.
+        path = getattr(module, "__dict__", {}).get("__file__")
         if path and (name.split(".")[0] in packages or not os.path.abspath(path).startswith(installed)):
             try:
                 files.append((path, os.stat(path).st_mtime_ns))

@@ -202,3 +202,15 @@ def test_an_installed_code_location_package_is_watched_for_changes():
     assert installed not in [path for path, _ in _code_files(set())]
     assert installed in [path for path, _ in _code_files({"json"})]
     assert str(TESTS / "test_run_launcher.py") in [path for path, _ in _code_files(set())]
+
+
+def test_listing_the_code_files_leaves_deferred_modules_unloaded():
+    code = """if True:
+        import sys
+        import cryoet_assets.run_worker_imports
+        from cryoet_assets.run_launcher import _code_files
+        files = [path for path, _ in _code_files({"cryoet_assets"})]
+        assert any(path.endswith("run_worker_imports.py") for path in files)
+        assert "scipy.stats._stats_py" not in sys.modules and "altair.vegalite" not in sys.modules
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
