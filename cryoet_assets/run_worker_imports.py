@@ -17,8 +17,9 @@ import alembic.command  # noqa: F401
 import fsspec  # noqa: F401
 import mrcfile  # noqa: F401
 import numcodecs  # noqa: F401
+import numpy.rec  # noqa: F401 - numpy imports it on first use (mrcfile's voxel sizes), in every run otherwise
 import ome_zarr_models.v04.image  # noqa: F401
-import PIL.Image  # noqa: F401
+import PIL.Image
 import sqlalchemy  # noqa: F401
 import threadpoolctl
 import upath  # noqa: F401
@@ -29,6 +30,7 @@ import cryoet_assets.lib
 from cryoet_assets.lib.validation.gx import defer_unused_modules
 
 threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+PIL.Image.preinit()  # the PNG, JPEG, GIF, BMP and PPM plugins, which Pillow imports on the first image otherwise
 defer_unused_modules()
 importlib.import_module("great_expectations")
 
