@@ -196,6 +196,7 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
     packages = {module.split(".")[0]} if module else set()
     connection.send(_code_files(packages))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # finished runs are reaped by the kernel
+    warmed = False
     while True:
         try:
             execute_run_args = connection.recv()
@@ -208,7 +209,7 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
             signal.signal(signal.SIGINT, signal.default_int_handler)
             os._exit(_execute_run(execute_run_args))
         connection.send(f"{socket.gethostname()}:{pid}:{_start_time(pid)}")
-        if preload:
+        if not warmed:
             # After the first fork, not before: the first run (under the daemon, a dataset's plan) starts
             # without waiting seconds for imports it may not need; the runs after it start with them.
             with collection_paused(freeze=True):
@@ -217,8 +218,23 @@ def _serve(connection, serialized_origin: str, preload: tuple[str, ...]) -> None
                         importlib.import_module(name)
                     except Exception:  # noqa: BLE001 - each run imports it again; a run that needs it fails there
                         _warn(f"could not preload {name}; each run will import it")
-            preload = ()
+                try:
+                    _load_what_runs_load(execute_run_args)
+                except Exception:  # noqa: BLE001 - each run loads it again, and fails there if it must
+                    _warn("could not load Dagster's execute_run and the instance's storages; each run will")
+            warmed = True
             connection.send(_code_files(packages))
+
+
+def _load_what_runs_load(execute_run_args: str) -> None:
+    """Import what every run imports before its first step, once in the fork server: Dagster's `execute_run`
+    command and the modules of the instance's storages (the run's instance is made from its ref and disposed
+    of; each run makes its own). About 0.15 s of CPU a run otherwise, of 265 modules."""
+    from dagster._cli.api import api_cli  # noqa: F401
+    from dagster._core.instance import DagsterInstance
+    from dagster._serdes import deserialize_value
+
+    DagsterInstance.from_ref(deserialize_value(execute_run_args).instance_ref).dispose()
 
 
 def _warn(message: str) -> None:

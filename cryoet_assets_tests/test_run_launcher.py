@@ -214,3 +214,26 @@ def test_listing_the_code_files_leaves_deferred_modules_unloaded():
         assert "scipy.stats._stats_py" not in sys.modules and "altair.vegalite" not in sys.modules
     """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_fork_server_loads_execute_run_and_the_instances_storages_once(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((TESTS.parent / "dagster.yaml").read_text())
+    code = f"""if True:
+        import sys
+        from dagster._core.code_pointer import ModuleCodePointer
+        from dagster._core.instance.ref import InstanceRef
+        from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+        from dagster._grpc.types import ExecuteRunArgs
+        from dagster._serdes import serialize_value
+        from cryoet_assets.run_launcher import _load_what_runs_load
+
+        loaded = ("dagster._cli.api", "cryoet_assets.event_log", "cryoet_assets.sqlite_storage")
+        assert not any(name in sys.modules for name in loaded)
+        origin = JobPythonOrigin("report_job", RepositoryPythonOrigin(
+            sys.executable, ModuleCodePointer("launcher_code.definitions", "defs", {str(TESTS)!r})))
+        args = ExecuteRunArgs(job_origin=origin, run_id="0" * 36, instance_ref=InstanceRef.from_dir({str(tmp_path)!r}))
+        _load_what_runs_load(serialize_value(args))
+        assert all(name in sys.modules for name in loaded)
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert (tmp_path / "history" / "runs.db").exists()  # the instance was made from the run's ref
