@@ -234,6 +234,8 @@ def test_the_fork_server_loads_execute_run_and_the_instances_storages_once(tmp_p
         args = ExecuteRunArgs(job_origin=origin, run_id="0" * 36, instance_ref=InstanceRef.from_dir({str(tmp_path)!r}))
         _load_what_runs_load(serialize_value(args))
         assert all(name in sys.modules for name in loaded)
+        import threading
+        assert threading.active_count() == 1  # the server forks: no thread of the instance's may be left
     """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert (tmp_path / "history" / "runs.db").exists()  # the instance was made from the run's ref
