@@ -276,9 +276,6 @@ def _import_what_runs_use() -> None:
 
     with collection_paused(freeze=True):
         import cryoet_assets.run_worker_imports  # noqa: F401
-        from cryoet_assets.lib.validation.gx import prepare
-
-        prepare()
 
 
 def execute(
