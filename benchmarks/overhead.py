@@ -72,9 +72,10 @@ laid out as `configs/demo.yaml` expects: runs TS_001... under lab_uploads/demo/r
 
 Before every measured command the disks are synced (`os.sync`), so that a command does not pay for the
 writes of what ran before it. For every measured command: wall s; CPU s, user + system of every process it
-started, the larger of two figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from getrusage(RUSAGE_CHILDREN)
-around it (this process is made a child subreaper, so orphaned descendants are reaped and counted here too;
-a process counts only once it and every process between it and us has been reaped), and `cpu_sampled_s`,
+started, the larger of two figures, both in the JSON with the one used (`cpu_source`): `cpu_rusage_s`, from
+getrusage(RUSAGE_CHILDREN) around it (this process is made a child subreaper, so orphaned descendants are
+reaped and counted here too; a process counts only once it and every process between it and us has been
+reaped), and `cpu_sampled_s`,
 the sum over its descendants of their own user + system time (/proc/<pid>/stat fields 14 and 15), the last
 value seen of each in the samples below or when this process reaped it (it misses what a process spent after
 its last sample, at most --interval s each, and processes shorter than an interval); peak RSS of the largest

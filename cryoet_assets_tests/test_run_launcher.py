@@ -216,7 +216,7 @@ def test_listing_the_code_files_leaves_deferred_modules_unloaded():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_the_fork_server_loads_execute_run_and_the_instances_storages_once(tmp_path):
+def test_the_fork_servers_warm_up_loads_execute_run_and_the_instances_storages(tmp_path):
     (tmp_path / "dagster.yaml").write_text((TESTS.parent / "dagster.yaml").read_text())
     code = f"""if True:
         import sys
