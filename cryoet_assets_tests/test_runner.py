@@ -112,12 +112,15 @@ def test_after_ingest_nothing_is_unsynced_a_daemon_launches_nothing_and_a_new_ma
                           instance=instance, asset_graph=graph)
     resolver = CachingStaleStatusResolver(instance, graph, view)
     statuses = {
-        (key.to_user_string(), partition): resolver.get_status(key, partition)
+        (key, partition): resolver.get_status(key, partition)
         for key in graph.materializable_asset_keys if key.path[0] != "production"
         for partition in graph.get(key).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     }
     assert len(statuses) == 23
-    assert {item: status for item, status in statuses.items() if status != StaleStatus.FRESH} == {}
+    stale = {(key.to_user_string(), partition): [f"{cause.reason} ({cause.dependency})"
+                                                  for cause in resolver.get_stale_causes(key, partition)]
+             for (key, partition), status in statuses.items() if status != StaleStatus.FRESH}
+    assert stale == {}  # each with its causes, should it fail
 
     # The daemon, started a few minutes later on the same instance, evaluates each sensor, launches nothing.
     workspace = tmp_path / "workspace.yaml"
