@@ -222,7 +222,13 @@ def run_promote(args: argparse.Namespace) -> int:
 
     from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.lib.paths import STATE_PREFIX
-    from cryoet_assets.promote import describe, existing_database, fail_abandoned_runs, promote, promotion_targets
+    from cryoet_assets.promote import (
+        describe,
+        existing_database,
+        fail_abandoned_runs,
+        promote,
+        promotion_targets,
+    )
     from cryoet_assets.runner import Settings
 
     settings = Settings(
@@ -353,6 +359,14 @@ def _prepare_home(home: Path, settings) -> Path:
     return home
 
 
+def _is_new_home(home: Path) -> bool:
+    """Whether `home` holds no instance yet: missing, or holding only its dagster.yaml and workspace.yaml."""
+    try:
+        return all(entry.name in {"dagster.yaml", "workspace.yaml"} for entry in home.iterdir())
+    except FileNotFoundError:
+        return True
+
+
 def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
     from cryoet_assets.collection import collection_paused
 
@@ -361,29 +375,34 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
 
         import cryoet_assets.definitions  # noqa: F401
         from cryoet_assets.defs.resources import forget_connections
-        from cryoet_assets.runner import Display, ingest
+        from cryoet_assets.runner import Display, import_while_storages_are_made, ingest
         from cryoet_assets.summary import print_summary
 
+    fresh = _is_new_home(home)
     home = _prepare_home(home, settings)
     workspace = home / "workspace.yaml"
     display = TerminalDisplay() if sys.stdout.isatty() else Display()
-    with dg.DagsterInstance.get() as instance:
-        print(f"Dagster instance: {home}")
-        try:
+    try:
+        if fresh:
+            # The first ingest into an instance executes runs: what they import is imported now, side by side
+            # with the making of the instance's storages and the database's migration.
+            import_while_storages_are_made([settings.staging_db_url])
+        with dg.DagsterInstance.get() as instance:
+            print(f"Dagster instance: {home}")
             report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
-        except KeyboardInterrupt:
+            if not report.runs:
+                print("  nothing new: every config and deposit is as this instance last ingested it (to plan a "
+                      "dataset again, e.g. to retry runs that failed, rewrite its deposit's _DONE marker or edit "
+                      "its config)")
+            print_summary(report, settings=settings)
+            # Closing the last connections checkpoints a SQLite database's write-ahead log into its file.
             forget_connections()
-            print("\ninterrupted: the runs in progress were stopped and recorded as failed; no other run was "
-                  "started. Rewrite the deposit's _DONE marker (or edit the config) and ingest again to plan "
-                  "the dataset again: runs that failed are then run again.", file=sys.stderr)
-            return 130
-        if not report.runs:
-            print("  nothing new: every config and deposit is as this instance last ingested it (to plan a "
-                  "dataset again, e.g. to retry runs that failed, rewrite its deposit's _DONE marker or edit "
-                  "its config)")
-        print_summary(report, settings=settings)
-        # Closing the last connections checkpoints a SQLite database's write-ahead log into its file.
+    except KeyboardInterrupt:
         forget_connections()
+        print("\ninterrupted: the runs in progress were stopped and recorded as failed; no other run was "
+              "started. Rewrite the deposit's _DONE marker (or edit the config) and ingest again to plan "
+              "the dataset again: runs that failed are then run again.", file=sys.stderr)
+        return 130
     print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them):")
     where = f"cd {ui_dir} && " if ui_dir else ""
     dagster = Path(sys.executable).parent / "dagster"

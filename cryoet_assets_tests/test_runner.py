@@ -3,8 +3,11 @@
 import io
 import logging
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
+from importlib.resources import files
 
 import dagster as dg
 import pytest
@@ -14,6 +17,7 @@ from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.sensor import execute_sensor_iteration
+from sqlalchemy import create_engine, inspect
 
 from cryoet_assets.cli import TerminalDisplay
 from cryoet_assets.definitions import defs
@@ -27,6 +31,7 @@ from cryoet_assets.runner import (
     Display,
     RunOutcome,
     RunRequestItem,
+    Settings,
     execute,
     execute_forked,
     ingest,
@@ -296,3 +301,54 @@ def test_a_sensor_that_fails_keeps_its_cursor_and_says_why(embedded):
     assert "plan_sensor" not in states  # no cursor stored: the plan is read again on the next tick
     assert states["deposit_sensor"].instigator_data.cursor == "{}"
 
+
+
+STORAGES_ASIDE = """
+import os, sys, threading
+os.environ["DAGSTER_HOME"] = home = sys.argv[1]
+import dagster as dg
+import cryoet_assets.definitions
+from cryoet_assets.runner import import_while_storages_are_made
+
+assert threading.active_count() == 1
+import_while_storages_are_made([sys.argv[2]])
+print("imported:", "cryoet_assets.run_worker_imports" in sys.modules, "great_expectations" in sys.modules)
+print("storages imported here:", "cryoet_assets.sqlite_storage" in sys.modules)
+files = ["history/runs.db", "schedules/schedules.db", "history/runs/event_log.db"]
+print("made:", [os.path.isfile(os.path.join(home, name)) for name in files])
+try:
+    with dg.DagsterInstance.get() as instance:
+        print("runs:", len(instance.get_runs()))
+except Exception as exc:
+    print("opening:", type(exc).__name__, exc)
+"""
+
+
+def test_a_new_instances_storages_and_database_are_made_in_a_child_while_runs_imports_load(tmp_path):
+    settings = Settings.embedded(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(files("cryoet_assets").joinpath("defaults/dagster.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+    result = subprocess.run([sys.executable, "-c", STORAGES_ASIDE, str(home), settings.staging_db_url],
+                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    # This process imported what runs use, and not the storages: a child made them, and migrated the database,
+    # before this process opened the instance.
+    assert result.stdout.splitlines() == ["imported: True True", "storages imported here: False",
+                                          "made: [True, True, True]", "runs: 0"]
+    engine = create_engine(settings.staging_db_url)
+    assert {"deposition", "dataset", "run", "tomogram"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+    # A child that fails says nothing: this process meets the error as it opens the instance itself.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dagster.yaml").write_text("run_storage:\n  module: no_such_module\n  class: Storage\n")
+    result = subprocess.run([sys.executable, "-c", STORAGES_ASIDE, str(broken), settings.staging_db_url],
+                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == ["imported: True True", "storages imported here: False",
+                                              "made: [False, False, False]"]
+    assert result.stdout.splitlines()[3].startswith("opening: ") and "no_such_module" in result.stdout
+    assert result.stderr == ""
