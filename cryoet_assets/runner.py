@@ -300,9 +300,7 @@ def _make_storages(database_urls: Sequence[str]) -> None:
     from cryoet_assets.families import migration_locations
     from cryoet_assets.lib.db.migrate import upgrade
 
-    with dg.DagsterInstance.get() as instance:
-        instance.get_run_records(limit=1)  # the storages are made as the instance is; a read of two of them
-        instance.all_instigator_state()
+    dg.DagsterInstance.get().dispose()  # the storages are made as the instance is
     for url in database_urls:
         upgrade(url, version_locations=migration_locations())
 
