@@ -53,7 +53,7 @@ def test_root_dagster_yaml_is_the_embedded_default_instance(tmp_path: Path) -> N
         assert isinstance(instance.run_storage, SqliteRunStorage)
         assert Path(instance.root_directory) == tmp_path
         concurrency = instance.get_concurrency_config()
-        assert concurrency.pool_config.default_pool_limit == 2
+        assert concurrency.pool_config.default_pool_limit == 3
         assert concurrency.pool_config.pool_granularity == PoolGranularity.RUN
         assert concurrency.run_queue_config.max_concurrent_runs == 4
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
