@@ -218,8 +218,6 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from cryoet_assets.defs.resources import forget_connections
     from cryoet_assets.lib.paths import STATE_PREFIX
     from cryoet_assets.promote import (
@@ -259,7 +257,10 @@ def run_promote(args: argparse.Namespace) -> int:
           f"(database {settings.production_db_url})")
     if args.dry_run and existing_database(settings.production_db_url) is None:
         print("  the production database has no portal tables yet: every row would be inserted")
-    with dg.DagsterInstance.get() as instance:
+    instance = _open_instance(home)
+    if instance is None:
+        return 1
+    with instance:
         if not args.dry_run:
             for abandoned in fail_abandoned_runs(instance):
                 partition = abandoned.tags.get("dagster/partition", "")
@@ -359,6 +360,19 @@ def _prepare_home(home: Path, settings) -> Path:
     return home
 
 
+def _open_instance(home: Path):
+    """The Dagster instance in `home` ($DAGSTER_HOME), or None once its dagster.yaml's error is said (without a
+    traceback)."""
+    import dagster as dg
+
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as exc:  # noqa: BLE001 - whatever its configuration gets wrong: a module, a field, YAML
+        print(f"{home / 'dagster.yaml'}: cannot open the Dagster instance: {type(exc).__name__}: "
+              f"{str(exc).strip()}", file=sys.stderr)
+        return None
+
+
 def _is_new_home(home: Path) -> bool:
     """Whether `home` holds no instance yet: missing, or holding only its dagster.yaml and workspace.yaml."""
     try:
@@ -371,8 +385,6 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
     from cryoet_assets.collection import collection_paused
 
     with collection_paused():
-        import dagster as dg
-
         import cryoet_assets.definitions  # noqa: F401
         from cryoet_assets.defs.resources import forget_connections
         from cryoet_assets.runner import Display, import_while_storages_are_made, ingest
@@ -387,14 +399,18 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
             # The first ingest into an instance executes runs: what they import is imported now, side by side
             # with the making of the instance's storages and the database's migration.
             import_while_storages_are_made([settings.staging_db_url])
-        with dg.DagsterInstance.get() as instance:
+        instance = _open_instance(home)
+        if instance is None:
+            return 1
+        with instance:
             print(f"Dagster instance: {home}")
             report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
-            if not report.runs:
+            if report.runs:
+                print_summary(report, settings=settings)
+            else:
                 print("  nothing new: every config and deposit is as this instance last ingested it (to plan a "
                       "dataset again, e.g. to retry runs that failed, rewrite its deposit's _DONE marker or edit "
                       "its config)")
-            print_summary(report, settings=settings)
             # Closing the last connections checkpoints a SQLite database's write-ahead log into its file.
             forget_connections()
     except KeyboardInterrupt:

@@ -72,6 +72,21 @@ def test_ingest_of_a_broken_config_names_the_field_once_and_loads_nothing(tmp_pa
     assert runs == 0
 
 
+def test_an_instance_that_cannot_be_opened_is_named_with_its_error_without_a_traceback(tmp_path):
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("run_storage:\n  module: no_such_module.storage\n  class: RunStorage\n")
+    db = f"sqlite:///{tmp_path / 'portal.db'}"
+    result = run(["ingest", "--config", str(tmp_path / "incoming" / demo.config_key), "--deposit", deposit.uri(""),
+                  "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(home)], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{home / 'dagster.yaml'}: cannot open the Dagster instance: ")
+    assert "no_such_module.storage" in result.stderr and "Traceback" not in result.stderr
+    assert "Dagster instance:" not in result.stdout  # nothing ran
+
+
 def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
     deposit_url, endpoint = s3_bucket_url()
     staging_url, _ = s3_bucket_url("portal")
@@ -181,4 +196,5 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
     assert "nothing new: every config and deposit is as this instance last ingested it" in unchanged.stdout
     assert " started\n" not in unchanged.stdout
+    assert "Checks:" not in unchanged.stdout and "Outputs in" not in unchanged.stdout  # no summary of nothing
     assert "| cryoet_assets.definitions" in unchanged.stderr and "great_expectations" not in unchanged.stderr

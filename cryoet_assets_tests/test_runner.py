@@ -324,7 +324,7 @@ except Exception as exc:
 """
 
 
-def test_a_new_instances_storages_and_database_are_made_in_a_child_while_runs_imports_load(tmp_path):
+def test_a_new_instances_storages_and_database_are_made_in_a_child_during_the_run_imports(tmp_path):
     settings = Settings.embedded(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
