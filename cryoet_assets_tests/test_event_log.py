@@ -114,3 +114,27 @@ def test_a_file_in_another_journal_mode_keeps_sqlites_default_sync(tmp_path):
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     finally:
         storage.dispose()
+
+
+def test_an_assets_last_materialization_is_never_replaced_by_an_earlier_one(instance):
+    storage = instance.event_log_storage
+    instance.add_dynamic_partitions("parts", ["a", "b", "c"])
+    key = dg.AssetKey("numbers")
+    for partition in ("a", "b"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+    def last() -> tuple[int, str]:
+        [record] = instance.get_asset_records([key])
+        entry = record.asset_entry.last_materialization_record
+        return entry.storage_id, entry.asset_materialization.partition
+
+    earlier, later = instance.fetch_materializations(key, limit=2, ascending=True).records
+    assert last() == (later.storage_id, "b")
+    # Two runs at once: the run whose event was stored first updates the asset's row last.
+    with storage.index_transaction() as conn:
+        storage._store_asset_event(conn, earlier.event_log_entry, earlier.storage_id)  # noqa: SLF001
+    assert last() == (later.storage_id, "b")
+    # What a run reading the row records as its inputs' provenance is then no older than its own partition's.
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="c"))
+    newest = instance.fetch_materializations(key, limit=1).records[0]
+    assert last() == (newest.storage_id, "c") and newest.storage_id > later.storage_id
