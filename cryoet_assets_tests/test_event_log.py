@@ -116,7 +116,21 @@ def test_a_file_in_another_journal_mode_keeps_sqlites_default_sync(tmp_path):
         storage.dispose()
 
 
-def test_an_assets_last_materialization_is_never_replaced_by_an_earlier_one(instance):
+@pytest.fixture
+def postgres_instance(postgres_database):
+    from cryoet_assets.postgres_event_log import GuardedPostgresEventLogStorage
+
+    overrides = {"event_log_storage": {"module": "cryoet_assets.postgres_event_log",
+                                       "class": "GuardedPostgresEventLogStorage",
+                                       "config": {"postgres_url": postgres_database()}}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        assert isinstance(instance.event_log_storage, GuardedPostgresEventLogStorage)
+        yield instance
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_assets_last_materialization_is_never_replaced_by_an_earlier_one(backend, request):
+    instance = request.getfixturevalue("instance" if backend == "sqlite" else "postgres_instance")
     storage = instance.event_log_storage
     instance.add_dynamic_partitions("parts", ["a", "b", "c"])
     key = dg.AssetKey("numbers")
@@ -132,7 +146,7 @@ def test_an_assets_last_materialization_is_never_replaced_by_an_earlier_one(inst
     assert last() == (later.storage_id, "b")
     # Two runs at once: the run whose event was stored first updates the asset's row last.
     with storage.index_transaction() as conn:
-        storage._store_asset_event(conn, earlier.event_log_entry, earlier.storage_id)  # noqa: SLF001
+        storage._store_asset_event(conn, earlier.event_log_entry, earlier.storage_id)
     assert last() == (later.storage_id, "b")
     # What a run reading the row records as its inputs' provenance is then no older than its own partition's.
     instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="c"))
