@@ -302,7 +302,6 @@ def test_a_sensor_that_fails_keeps_its_cursor_and_says_why(embedded):
     assert states["deposit_sensor"].instigator_data.cursor == "{}"
 
 
-
 STORAGES_ASIDE = """
 import os, sys, threading
 os.environ["DAGSTER_HOME"] = home = sys.argv[1]
