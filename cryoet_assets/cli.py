@@ -193,16 +193,16 @@ def run_demo(root: Path, *, workers: int | None = None) -> int:
 
 def run_ingest(args: argparse.Namespace) -> int:
     from cryoet_assets.lib.paths import STATE_PREFIX
-    from cryoet_assets.lib.storage import open_bucket
     from cryoet_assets.runner import Settings
 
+    staging, db = _absolute_bucket(args.staging), _absolute_database(args.db)
     settings = Settings(
-        configs_url=f"{args.staging.rstrip('/')}/{STATE_PREFIX}/configs",
-        deposit_url=args.deposit,
-        staging_url=args.staging,
-        production_url=args.production or f"{args.staging.rstrip('/')}-production",
-        staging_db_url=args.db,
-        production_db_url=args.production_db or _beside(args.db),
+        configs_url=f"{staging.rstrip('/')}/{STATE_PREFIX}/configs",
+        deposit_url=_absolute_bucket(args.deposit),
+        staging_url=staging,
+        production_url=_absolute_bucket(args.production or f"{staging.rstrip('/')}-production"),
+        staging_db_url=db,
+        production_db_url=_absolute_database(args.production_db or _beside(db)),
         s3_endpoint_url=args.s3_endpoint_url,
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
@@ -211,10 +211,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{args.config}: cannot read the config: {exc.strerror}", file=sys.stderr)
         return 1
-    configs = open_bucket(settings.configs_url, endpoint_url=settings.s3_endpoint_url or None)
-    configs.write_bytes(args.config.name, data)
     home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
-    return _run(settings, home=home, ui_dir=None, workers=args.workers)
+    return _run(settings, home=home, ui_dir=None, workers=args.workers, config=(args.config.name, data))
 
 
 def run_promote(args: argparse.Namespace) -> int:
@@ -229,14 +227,15 @@ def run_promote(args: argparse.Namespace) -> int:
     )
     from cryoet_assets.runner import Settings
 
+    staging = _absolute_bucket(args.staging)
     settings = Settings(
         # Promotion reads no config and no deposit; the resources still name a folder for each.
-        configs_url=f"{args.staging.rstrip('/')}/{STATE_PREFIX}/configs",
-        deposit_url=args.staging,
-        staging_url=args.staging,
-        production_url=args.production,
-        staging_db_url=args.db,
-        production_db_url=args.production_db,
+        configs_url=f"{staging.rstrip('/')}/{STATE_PREFIX}/configs",
+        deposit_url=staging,
+        staging_url=staging,
+        production_url=_absolute_bucket(args.production),
+        staging_db_url=_absolute_database(args.db),
+        production_db_url=_absolute_database(args.production_db),
         s3_endpoint_url=args.s3_endpoint_url,
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
         production_https_prefix=args.production_https_prefix.rstrip("/"),
@@ -287,6 +286,27 @@ def run_promote(args: argparse.Namespace) -> int:
           f"{sum(r.unchanged for r in done)} unchanged, {sum(r.deleted for r in done)} "
           f"{'to delete' if args.dry_run else 'deleted'}")
     return 1 if refused else 0
+
+
+def _absolute_bucket(url: str) -> str:
+    """`url`, a plain local path made absolute: the runs, the rows' prefixes, the UI and `promote` then name the
+    same folder whatever folder they start in."""
+    return url if "://" in url else str(Path(url).resolve())
+
+
+def _absolute_database(url: str) -> str:
+    """`url`, a SQLite file's relative path made absolute (see `_absolute_bucket`); any other URL as given."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # said by what opens it, with the option's name
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    return parsed.set(database=str(Path(path).resolve())).render_as_string(hide_password=False)
 
 
 def _beside(db_url: str) -> str:
@@ -381,7 +401,10 @@ def _is_new_home(home: Path) -> bool:
         return True
 
 
-def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> int:
+def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
+         config: tuple[str, bytes] | None = None) -> int:
+    """Ingest with the instance in `home`; `config` (file name, bytes), if given, is first put among the configs
+    the deposit sensor reads, once the instance has opened."""
     from cryoet_assets.collection import collection_paused
 
     with collection_paused():
@@ -403,6 +426,12 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None) -> i
         if instance is None:
             return 1
         with instance:
+            if config is not None:
+                from cryoet_assets.lib.storage import open_bucket
+
+                name, data = config
+                configs = open_bucket(settings.configs_url, endpoint_url=settings.s3_endpoint_url or None)
+                configs.write_bytes(name, data)
             print(f"Dagster instance: {home}")
             report = ingest(instance, display=display, workers=workers or os.cpu_count() or 1)
             if report.runs:

@@ -85,6 +85,7 @@ def test_an_instance_that_cannot_be_opened_is_named_with_its_error_without_a_tra
     assert result.stderr.startswith(f"{home / 'dagster.yaml'}: cannot open the Dagster instance: ")
     assert "no_such_module.storage" in result.stderr and "Traceback" not in result.stderr
     assert "Dagster instance:" not in result.stdout  # nothing ran
+    assert not (tmp_path / "staging").exists()  # not even the config's copy, which the deposit sensor would read
 
 
 def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
@@ -148,8 +149,9 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
     demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
     db = f"sqlite:///{tmp_path / 'portal.db'}"
     home = tmp_path / "home"
-    ingest = ["ingest", "--config", str(tmp_path / "incoming" / demo.config_key), "--deposit", deposit.uri(""),
-              "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(home), "--workers", "2"]
+    # Folders and the database as a user in that folder names them: relative.
+    ingest = ["ingest", "--config", f"incoming/{demo.config_key}", "--deposit", "cryoetportal-rawdatasets-dev",
+              "--staging", "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home", "--workers", "2"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
     cli = subprocess.Popen([str(SCRIPT), *ingest], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
@@ -187,7 +189,13 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
     with engine.connect() as connection:
         assert connection.execute(text("select count(*) from run")).scalar_one() == 3
         assert connection.execute(text("select count(*) from tomogram")).scalar_one() == 4
+        prefixes = connection.execute(text("select s3_prefix from run order by name")).scalars().all()
     engine.dispose()
+    # What was relative is absolute wherever it is kept or shown: the rows, the UI's and promote's commands.
+    assert prefixes == [f"file://{tmp_path / 'staging'}/20999/{name}/" for name in ("TS_001", "TS_002", "TS_003")]
+    assert f"CRYOET_STAGING_URL={tmp_path / 'staging'} " in again.stdout
+    assert f"CRYOET_STAGING_DB_URL={db} " in again.stdout
+    assert f"promote --staging {tmp_path / 'staging'} --production {tmp_path / 'staging'}-production " in again.stdout
 
     # Everything ingested, the same command again runs nothing. With no run to execute it imports none of what
     # only runs need (great_expectations: seconds of CPU): each module it imports is listed on stderr.
