@@ -187,7 +187,6 @@ def run_demo(root: Path, *, workers: int | None = None) -> int:
     deposit = open_bucket(settings.deposit_url)
     demo = write_demo(deposit=deposit, configs=open_bucket(settings.configs_url))
     print(f"Generated deposit {deposit.uri('')} and config {settings.configs_url}/{demo.config_key}")
-    (root / ".env").write_text("".join(f"{key}={value}\n" for key, value in settings.environment().items()))
     return _run(settings, home=root / "dagster_home", ui_dir=root, workers=workers)
 
 
@@ -394,9 +393,9 @@ def _open_instance(home: Path):
 
 
 def _is_new_home(home: Path) -> bool:
-    """Whether `home` holds no instance yet: missing, or holding only its dagster.yaml and workspace.yaml."""
+    """Whether `home` holds no instance yet: missing, or holding only its dagster.yaml, workspace.yaml and .env."""
     try:
-        return all(entry.name in {"dagster.yaml", "workspace.yaml"} for entry in home.iterdir())
+        return all(entry.name in {"dagster.yaml", "workspace.yaml", ".env"} for entry in home.iterdir())
     except FileNotFoundError:
         return True
 
@@ -448,13 +447,15 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
               "started. Rewrite the deposit's _DONE marker (or edit the config) and ingest again to plan "
               "the dataset again: runs that failed are then run again.", file=sys.stderr)
         return 130
-    print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them):")
-    where = f"cd {ui_dir} && " if ui_dir else ""
+    # `dagster dev` loads the .env of the folder it starts in: the UI's runs then see this ingest's settings.
+    ui_dir = ui_dir or home
+    env_file = ui_dir / ".env"
+    env_file.touch(mode=0o600)  # the database URLs may hold passwords
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.environment().items()))
+    print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them; "
+          f"{ui_dir / '.env'} holds the CRYOET_* settings):")
     dagster = Path(sys.executable).parent / "dagster"
-    print(f"  {where}DAGSTER_HOME={home} {dagster} dev -w {workspace} -h 127.0.0.1 -p 3000")
-    if ui_dir is None:
-        print("  (export the CRYOET_* variables first: " + " ".join(f"{k}={v}" for k, v in
-                                                                  settings.environment().items()) + ")")
+    print(f"  cd {ui_dir} && DAGSTER_HOME={home} {dagster} dev -w {workspace} -h 127.0.0.1 -p 3000")
     print("\nPromote the partitions whose checks passed to production (--dry-run first to see what it would do):")
     print(f"  {Path(sys.executable).parent / 'cryoet-assets'} " + " ".join(_promote_arguments(settings, home)))
     return 0 if report.success else 1

@@ -37,8 +37,10 @@ def test_demo_ingests_everything_and_says_where_to_look(tmp_path):
     assert yaml.safe_load(instance_yaml)["event_log_storage"] == {
         "module": "cryoet_assets.event_log", "class": "PooledSqliteEventLogStorage"}
     assert [path.name for path in (home / "history" / "runs").iterdir()] == ["event_log.db"]
-    env_file = (tmp_path / "demo" / ".env").read_text()
-    assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file
+    env_file = tmp_path / "demo" / ".env"
+    assert f"CRYOET_STAGING_URL={tmp_path / 'demo' / 'staging'}" in env_file.read_text()
+    assert env_file.stat().st_mode & 0o077 == 0  # it may hold database passwords
+    assert f"  cd {tmp_path / 'demo'} && DAGSTER_HOME={home} " in out
     # Progress as plain lines (stdout is not a terminal): each job as it starts, each tomogram's planes.
     assert "  acquisition_run_job  20999__TS_002        started\n" in out
     assert "/lab_uploads/demo/runs/TS_002/TS_002.mrc: 40/40 planes written\n" in out
@@ -193,8 +195,9 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
     engine.dispose()
     # What was relative is absolute wherever it is kept or shown: the rows, the UI's and promote's commands.
     assert prefixes == [f"file://{tmp_path / 'staging'}/20999/{name}/" for name in ("TS_001", "TS_002", "TS_003")]
-    assert f"CRYOET_STAGING_URL={tmp_path / 'staging'} " in again.stdout
-    assert f"CRYOET_STAGING_DB_URL={db} " in again.stdout
+    settings = (home / ".env").read_text().splitlines()  # the UI started as printed, in home, loads it
+    assert f"CRYOET_STAGING_URL={tmp_path / 'staging'}" in settings and f"CRYOET_STAGING_DB_URL={db}" in settings
+    assert f"  cd {home} && DAGSTER_HOME={home} " in again.stdout
     assert f"promote --staging {tmp_path / 'staging'} --production {tmp_path / 'staging'}-production " in again.stdout
 
     # Everything ingested, the same command again runs nothing. With no run to execute it imports none of what

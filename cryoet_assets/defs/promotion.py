@@ -381,6 +381,13 @@ def _rows_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
+PROMOTION_SENSOR_DESCRIPTION = (
+    "Stopped by default: promotion is a curator's act (launch promotion_job for a dataset partition, or run "
+    "`cryoet-assets promote`). Started, it promotes every partition whose blocking checks have passed since its "
+    "last tick, one run per partition and content version."
+)
+
+
 def build_promotion_sensor(promotions: Sequence[LevelPromotion], jobs: Sequence) -> dg.SensorDefinition:
     """A sensor, stopped by default, that promotes the partitions whose blocking checks passed since its last tick.
 
@@ -391,7 +398,7 @@ def build_promotion_sensor(promotions: Sequence[LevelPromotion], jobs: Sequence)
     level_of = {check_key: promotion for promotion in promotions for check_key in promotion.check_keys}
 
     @dg.sensor(name="promotion_sensor", jobs=list(jobs), minimum_interval_seconds=PROMOTION_INTERVAL_SECONDS,
-               default_status=dg.DefaultSensorStatus.STOPPED)
+               default_status=dg.DefaultSensorStatus.STOPPED, description=PROMOTION_SENSOR_DESCRIPTION)
     def promotion_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         after = int(context.cursor or 0)
         infos = context.instance.event_log_storage.get_asset_check_partition_info(

@@ -54,6 +54,7 @@ def test_the_promotion_sensor_is_off_by_default_and_requests_each_checked_partit
     settings, instance = ingested
     sensor = defs.resolve_sensor_def("promotion_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.description.startswith("Stopped by default: promotion is a curator's act")  # said in the UI
 
     result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     requested = sorted((request.job_name, request.partition_key) for request in result.run_requests)
