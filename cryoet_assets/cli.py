@@ -191,9 +191,14 @@ def run_demo(root: Path, *, workers: int | None = None) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from cryoet_assets.lib.config.loader import ConfigError, load_config
     from cryoet_assets.lib.paths import STATE_PREFIX
     from cryoet_assets.runner import Settings
 
+    problem = _database_problem("--db", args.db) or _database_problem("--production-db", args.production_db or "")
+    if problem:
+        print(f"ingest: {problem}; nothing ingested", file=sys.stderr)
+        return 1
     staging, db = _absolute_bucket(args.staging), _absolute_database(args.db)
     settings = Settings(
         configs_url=f"{staging.rstrip('/')}/{STATE_PREFIX}/configs",
@@ -205,10 +210,21 @@ def run_ingest(args: argparse.Namespace) -> int:
         s3_endpoint_url=args.s3_endpoint_url,
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
+    problem = settings.resources()[0].layout_problem()
+    if problem:
+        print(f"ingest: {problem}; nothing ingested", file=sys.stderr)
+        return 1
     try:
         data = args.config.read_bytes()
     except OSError as exc:
-        print(f"{args.config}: cannot read the config: {exc.strerror}", file=sys.stderr)
+        print(f"--config {args.config}: cannot read the config: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        load_config(data, source=str(args.config))
+    except ConfigError as exc:
+        print("\n".join(str(issue) for issue in exc.issues), file=sys.stderr)
+        print(f"{args.config}: not ingested, nothing was written (`cryoet-assets validate-config` checks a config "
+              "alone)", file=sys.stderr)
         return 1
     home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
     return _run(settings, home=home, ui_dir=None, workers=args.workers, config=(args.config.name, data))
@@ -324,17 +340,40 @@ def _beside(db_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _database_problem(option: str, url: str) -> str:
+    """Why `url`, given as `option`, is not a database URL SQLAlchemy can open, or "" (also for no URL; nothing
+    connects)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    if not url:
+        return ""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return (f"{option} {url!r} is not a database URL (e.g. sqlite:///portal.db or "
+                "postgresql+psycopg2://user@host/db)")
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        return (f"{option} {parsed.render_as_string(hide_password=True)}: no SQLAlchemy dialect "
+                f"{parsed.drivername!r} (sqlite:///path for a file, postgresql+psycopg2:// for Postgres)")
+    return ""
+
+
 def _promotion_problem(settings) -> str:
     """Why these buckets and databases cannot be promoted between, or "" (nothing is created or changed)."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cryoet_assets.defs.promotion import distinct_problem
     from cryoet_assets.promote import existing_database
 
+    problem = (_database_problem("--db", settings.staging_db_url)
+               or _database_problem("--production-db", settings.production_db_url))
+    if problem:
+        return problem
     try:
-        for url in (settings.staging_db_url, settings.production_db_url):
-            make_url(url).get_dialect()  # an unknown scheme raises here, before anything connects
         problem = distinct_problem(*settings.resources())
         if problem:
             return problem
@@ -351,8 +390,6 @@ def _promotion_problem(settings) -> str:
             existing = existing_database(settings.production_db_url)  # connects: a wrong URL is said now
             if existing is not None:
                 existing.dispose()
-    except ArgumentError as exc:
-        return f"not a database URL: {exc}"
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return f"cannot open a database: {reason}"
@@ -444,8 +481,8 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
     except KeyboardInterrupt:
         forget_connections()
         print("\ninterrupted: the runs in progress were stopped and recorded as failed; no other run was "
-              "started. Rewrite the deposit's _DONE marker (or edit the config) and ingest again to plan "
-              "the dataset again: runs that failed are then run again.", file=sys.stderr)
+              "started. Run the same ingest again to go on: it runs the stopped runs and those not started.",
+              file=sys.stderr)
         return 130
     # `dagster dev` loads the .env of the folder it starts in: the UI's runs then see this ingest's settings.
     ui_dir = ui_dir or home

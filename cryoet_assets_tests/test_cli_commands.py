@@ -62,16 +62,42 @@ def test_ingest_of_a_broken_config_names_the_field_once_and_loads_nothing(tmp_pa
     ingest = ["ingest", "--config", str(config), "--deposit", deposit.uri(""),
               "--staging", str(tmp_path / "staging"), "--db", db, "--dagster-home", str(tmp_path / "home")]
     result = run(ingest, cwd=tmp_path)
-    engine = create_engine(db)
-    with engine.connect() as connection:
-        runs = connection.execute(text("select count(*) from run")).scalar_one()
-    engine.dispose()
     assert result.returncode == 1
-    assert "20999.yaml" in result.stdout + result.stderr
-    # Said once, without a traceback.
+    # Said once, naming the user's file (not a copy), without a traceback.
+    assert result.stderr.startswith(f"{config}:")
     assert (result.stdout + result.stderr).count("datasets[0].metadata.sample_type") == 1
     assert "Traceback" not in result.stdout + result.stderr
-    assert runs == 0
+    # Refused before anything was made: no instance, no staging folder, no database.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cryoetportal-rawdatasets-dev", "incoming"]
+
+
+def test_ingest_refuses_a_database_that_is_no_url_and_outputs_among_the_deposit(tmp_path):
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    config = f"incoming/{demo.config_key}"
+    lab_files = {info.key: info.etag for info in deposit.list("")}
+    refused = {
+        "--db portal.db": (["--staging", "staging", "--db", "portal.db"],
+                           "ingest: --db 'portal.db' is not a database URL (e.g. sqlite:///portal.db or "),
+        "--db postgres://": (["--staging", "staging", "--db", "postgres://me:secret@127.0.0.1/portal"],
+                             "ingest: --db postgres://me:***@127.0.0.1/portal: no SQLAlchemy dialect 'postgres' "),
+        "staging inside the deposit": (
+            ["--staging", "cryoetportal-rawdatasets-dev/out", "--db", "sqlite:///portal.db"],
+            f"ingest: the staging bucket ({(tmp_path / 'cryoetportal-rawdatasets-dev' / 'out').as_uri()}) lies "
+            f"inside the deposit bucket ({(tmp_path / 'cryoetportal-rawdatasets-dev').as_uri()}); nothing ingested"),
+        "deposit inside staging": (
+            ["--staging", ".", "--db", "sqlite:///portal.db"],
+            f"ingest: the deposit bucket ({(tmp_path / 'cryoetportal-rawdatasets-dev').as_uri()}) lies inside the "
+            f"staging bucket ({tmp_path.as_uri()}); nothing ingested"),
+    }
+    for case, (arguments, said) in refused.items():
+        result = run(["ingest", "--config", config, "--deposit", "cryoetportal-rawdatasets-dev", *arguments,
+                      "--dagster-home", "home"], cwd=tmp_path)
+        assert result.returncode == 1, case
+        assert result.stderr.startswith(said), (case, result.stderr)
+        assert "secret" not in result.stderr and "Traceback" not in result.stderr, case
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["cryoetportal-rawdatasets-dev", "incoming"], case
+    assert {info.key: info.etag for info in deposit.list("")} == lab_files
 
 
 def test_an_instance_that_cannot_be_opened_is_named_with_its_error_without_a_traceback(tmp_path):
@@ -209,3 +235,51 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
     assert " started\n" not in unchanged.stdout
     assert "Checks:" not in unchanged.stdout and "Outputs in" not in unchanged.stdout  # no summary of nothing
     assert "| cryoet_assets.definitions" in unchanged.stderr and "great_expectations" not in unchanged.stderr
+
+
+def test_ctrl_c_stops_an_ingest_and_the_same_command_goes_on_from_there(tmp_path):
+    import signal
+    import time
+
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    db = f"sqlite:///{tmp_path / 'portal.db'}"
+    home = tmp_path / "home"
+    ingest = ["ingest", "--config", f"incoming/{demo.config_key}", "--deposit", "cryoetportal-rawdatasets-dev",
+              "--staging", "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home", "--workers", "2"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+    # A terminal's Ctrl-C reaches every process of the foreground group: the CLI and its run workers.
+    cli = subprocess.Popen([str(SCRIPT), *ingest], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    interrupted = False
+    deadline = time.monotonic() + 120
+    while not interrupted and cli.poll() is None and time.monotonic() < deadline:
+        if _started_runs(home / "history" / "runs.db", "acquisition_run_job") == 2:
+            os.killpg(cli.pid, signal.SIGINT)
+            interrupted = True
+        time.sleep(0.05)
+    out, err = cli.communicate(timeout=120)
+    assert interrupted, out + err
+    assert cli.returncode == 130, out + err
+    assert "interrupted: the runs in progress were stopped and recorded as failed; no other run was started. " \
+           "Run the same ingest again to go on" in err
+    assert "Traceback" not in err
+
+    def acquisition_runs(text: str, status: str) -> set[str]:
+        return {line.split()[1] for line in text.splitlines()
+                if line.startswith("  acquisition_run_job ") and line.split()[2] == status}
+
+    assert acquisition_runs(out, "FAILED")  # the runs in progress were stopped
+    again = run(ingest, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    # What had finished is not run again; the stopped runs and those not started are, then the roll-up.
+    expected = {"20999__TS_001", "20999__TS_002", "20999__TS_003"} - acquisition_runs(out, "ok")
+    assert acquisition_runs(again.stdout, "started") == acquisition_runs(again.stdout, "ok") == expected
+    assert "deposition_job" not in again.stdout and "dataset_job          20999                ok" in again.stdout
+    engine = create_engine(db)
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from run")).scalar_one() == 3
+        assert connection.execute(text("select count(*) from tomogram")).scalar_one() == 4
+        assert connection.execute(text("select count(*) from dataset")).scalar_one() == 1
+    engine.dispose()
+    assert "nothing new" in run(ingest, cwd=tmp_path).stdout

@@ -73,6 +73,7 @@ def test_a_promotion_killed_mid_copy_leaves_no_document_without_its_data_and_pro
         # One data object of TS_001 is held in flight; the others are copied meanwhile.
         proxy.add("hold", _holds_killed_data, hold=release)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+        env["TMPDIR"] = str(tmp_path)  # where the killed process leaves its S3 work folders
         through_proxy = [proxy.url if arg == endpoint else arg for arg in promote]
         cli = subprocess.Popen([str(SCRIPT), *through_proxy], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -209,12 +209,15 @@ def require_unchanged(
 
 
 def distinct_problem(storage: PortalStorage, database: PortalDatabase) -> str:
-    """Why staging and production are not two buckets and two databases, or "": promoting onto staging would
-    rewrite it."""
+    """Why staging and production are not two separate buckets and two databases, or "": promoting onto or
+    into staging would rewrite it."""
     from sqlalchemy.engine import make_url
 
-    if storage.staging().url == storage.production().url:
-        return f"the production bucket is the staging bucket ({storage.staging().url})"
+    from cryoet_assets.lib.storage import overlap_problem
+
+    problem = overlap_problem({"staging": storage.staging(), "production": storage.production()})
+    if problem:
+        return problem
     if make_url(database.staging_url) == make_url(database.production_url):
         url = make_url(database.staging_url).render_as_string(hide_password=True)
         return f"the production database is the staging database ({url})"

@@ -38,6 +38,13 @@ class PortalStorage(dg.ConfigurableResource):
     def production(self) -> Bucket:
         return _bucket(self.production_url, self.s3_endpoint_url)
 
+    def layout_problem(self) -> str:
+        """Why the deposit, staging and production buckets cannot be used together, or "": none may be another
+        or lie inside another (`overlap_problem`). The configs' folder may lie in staging: ingest keeps it there."""
+        from cryoet_assets.lib.storage import overlap_problem
+
+        return overlap_problem({"deposit": self.deposit(), "staging": self.staging(), "production": self.production()})
+
     def publish_key_photos(self, sources: dict[str, str | None], *, parent_dir: str) -> dict[str, str | None]:
         """Copy key photos named by a config into `{parent_dir}/Images/` of the staging bucket."""
         from cryoet_assets.lib.photos import publish_photos

@@ -35,6 +35,11 @@ def deposit_sensor(context: dg.SensorEvaluationContext, storage: PortalStorage) 
     from cryoet_assets.lib.plan import PlanError
     from cryoet_assets.lib.watch import WatchCursor, WatchedConfig, changed_configs, marker_version
 
+    problem = storage.layout_problem()
+    if problem:
+        # Nothing is planned, and the tick fails with the reason in the UI, until the buckets are set apart.
+        raise ValueError(f"no config is planned: {problem}; set CRYOET_STAGING_URL and CRYOET_PRODUCTION_URL "
+                         "apart from CRYOET_DEPOSIT_URL and from each other")
     configs, deposit = storage.configs(), storage.deposit()
     cursor = WatchCursor.loads(context.cursor)
     grants: list[list[str]] = []  # the granted folders, listed at most once per tick

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -757,7 +757,8 @@ class S3Bucket(Bucket):
     @contextlib.contextmanager
     def work_dir(self, key: str) -> Iterator[Path]:
         self._full(key)
-        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as work:
+        _remove_abandoned_work_dirs(Path(tempfile.gettempdir()))
+        with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as work:
             yield Path(work)
 
     def publish_file(self, local: Path, key: str) -> None:
@@ -886,3 +887,23 @@ def open_bucket(url: str, *, endpoint_url: str | None = None, region_name: str |
     if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", url):
         raise ValueError(f"bucket URL {url!r}: only file:// and s3:// URLs or plain paths are supported")
     return LocalBucket(url)
+
+
+def overlap_problem(buckets: Mapping[str, Bucket]) -> str:
+    """Why two of `buckets` (by role: "deposit", "staging", ...) cannot both be used, or "".
+
+    Two buckets overlap when one's root is the other's or lies inside it, compared by their canonical URLs
+    (`Bucket.url`: a local folder's resolved path, an S3 bucket and prefix). Writing to one would then change
+    the other: standardized outputs among a lab's raw files, or a promotion copying production into itself.
+    """
+    roles = list(buckets)
+    for index, first in enumerate(roles):
+        for second in roles[index + 1:]:
+            a, b = buckets[first].url.rstrip("/"), buckets[second].url.rstrip("/")
+            if a == b:
+                return f"the {second} bucket is the {first} bucket ({a})"
+            if a.startswith(f"{b}/"):
+                return f"the {first} bucket ({a}) lies inside the {second} bucket ({b})"
+            if b.startswith(f"{a}/"):
+                return f"the {second} bucket ({b}) lies inside the {first} bucket ({a})"
+    return ""

@@ -185,3 +185,12 @@ def test_deposit_sensor_plans_only_configs_inside_granted_folders(tmp_path, monk
         assert [r.partition_key for r in planned.run_requests] == ["20999"]
         assert tick(deposit_sensor, instance, planned.cursor).run_requests == []
     forget_connections()
+
+
+def test_deposit_sensor_plans_nothing_while_staging_lies_inside_the_deposit(setup, monkeypatch):
+    instance, deposit, _, _ = setup
+    inside = f"{deposit.uri('')}/staging"
+    monkeypatch.setenv("CRYOET_STAGING_URL", inside)
+    with pytest.raises(Exception, match="no config is planned: the staging bucket .* lies inside the deposit bucket"):
+        tick(deposit_sensor, instance)
+    assert not open_bucket(inside).exists("_cryoet_assets") and instance.get_runs() == []

@@ -555,3 +555,26 @@ def test_work_dirs_of_dead_processes_are_cleaned_up(tmp_path: Path) -> None:
     with bucket.work_dir("x/z"):
         pass
     assert not leftover.exists()
+
+
+def test_s3_work_dirs_of_dead_processes_are_cleaned_up(tmp_path: Path, s3_bucket_url, monkeypatch) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    url, endpoint = s3_bucket_url()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = (
+        "import os, sys; from cryoet_assets.lib.storage import open_bucket\n"
+        "with open_bucket(sys.argv[1], endpoint_url=sys.argv[2]).work_dir('x/y') as w:\n"
+        "    (w / 'f').write_bytes(b'1'); print(w, flush=True); os._exit(0)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code, url, endpoint], capture_output=True, text=True, check=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+    leftover = Path(killed.stdout.strip())
+    assert leftover.parent == temp and leftover.is_dir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with open_bucket(url, endpoint_url=endpoint).work_dir("x/z") as work:
+        assert work.parent == temp
+    assert list(temp.iterdir()) == []

@@ -237,7 +237,11 @@ def _compose(text: str, *, source: str) -> Node:
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        detail = "; ".join(part for part in (exc.context, exc.problem) if part)
+        context = exc.context
+        if context and context.startswith("while ") and exc.context_mark and exc.context_mark.line != mark.line:
+            # e.g. a quote left open: the scalar it starts is where to look, not where the scanner gave up
+            context = f"{context} that starts on line {exc.context_mark.line + 1}"
+        detail = "; ".join(part for part in (context, exc.problem) if part)
         raise _issue(source, f"invalid YAML: {detail}", line=mark.line + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
         raise _issue(

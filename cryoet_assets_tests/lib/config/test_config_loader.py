@@ -267,9 +267,14 @@ def test_size_cap() -> None:
         ),
         (
             b"a: [1, 2\nb: 3\n",
-            "invalid YAML: while parsing a flow sequence; expected ',' or ']', but got ':'",
+            "invalid YAML: while parsing a flow sequence that starts on line 1; expected ',' or ']', but got ':'",
         ),
         (b"a: *nowhere\n", "invalid YAML: found undefined alias 'nowhere'"),
+        (
+            b'a: "open\nb: 1\nc: 2\nd: \\d\n',
+            "invalid YAML: while scanning a double-quoted scalar that starts on line 1; found unknown escape "
+            "character 'd'",
+        ),
         (b"? [a, b]\n: 1\n", "mapping keys must be plain scalars, not lists or mappings"),
         (b"a: 2024-13-45\n", "invalid YAML value '2024-13-45': month must be in 1..12"),
         (
