@@ -283,3 +283,18 @@ def test_ctrl_c_stops_an_ingest_and_the_same_command_goes_on_from_there(tmp_path
         assert connection.execute(text("select count(*) from dataset")).scalar_one() == 1
     engine.dispose()
     assert "nothing new" in run(ingest, cwd=tmp_path).stdout
+
+
+def test_a_dataset_whose_plan_fails_is_named_and_no_promotion_is_suggested(tmp_path):
+    demo = write_demo(deposit=open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev")),
+                      configs=open_bucket(str(tmp_path / "incoming")))
+    config = tmp_path / "incoming" / demo.config_key
+    config.write_text(config.read_text().replace("source_prefix: lab_uploads/demo", "source_prefix: lab_uploads/none"))
+    result = run(["ingest", "--config", str(config), "--deposit", "cryoetportal-rawdatasets-dev", "--staging",
+                  "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert ("  run failed: dataset_plan_job [20999]: ingestion_plan: "
+            f"{tmp_path / 'staging' / '_cryoet_assets' / 'configs' / '20999.yaml'}: runs: the finders found no "
+            f"acquisition run for dataset 20999 under {tmp_path / 'cryoetportal-rawdatasets-dev'}/lab_uploads/none"
+            ) in result.stdout
+    assert "Open the same instance in the Dagster UI" in result.stdout and "promote" not in result.stdout

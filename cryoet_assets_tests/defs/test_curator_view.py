@@ -142,3 +142,21 @@ def test_a_failed_check_names_the_rule_where_and_by_how_much(ingested):
         '| {"min_value": 1.0, "max_value": 30.0, "strict_min": true, "strict_max": true} '
         "| voxel spacing must be strictly between 1 and 30 |"
     )
+
+
+def test_the_summary_tells_a_config_not_planned_and_a_failed_tick_from_a_failed_run(ingested):
+    from cryoet_assets.runner import IngestionReport, RunOutcome
+
+    settings = ingested[0]
+    report = IngestionReport(runs=[
+        RunOutcome("deposit_sensor", "a.yaml", False, error="a.yaml is not planned: outside every grant"),
+        RunOutcome("plan_sensor", "tick", False, error="OSError: the staging bucket is unreachable"),
+        RunOutcome("dataset_job", "20999", False, error="dataset_rows: the database is unreachable"),
+    ])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        print_summary(report, settings=settings)
+    lines = printed.getvalue().splitlines()
+    assert "  not planned: deposit_sensor [a.yaml]: a.yaml is not planned: outside every grant" in lines
+    assert "  tick failed: plan_sensor [tick]: OSError: the staging bucket is unreachable" in lines
+    assert "  run failed: dataset_job [20999]: dataset_rows: the database is unreachable" in lines
