@@ -90,7 +90,9 @@ def test_config_warnings_reach_the_curator_and_do_not_stop_ingestion(ingested):
     settings, instance, report, _ = ingested
     metadata = materialization(instance, "ingestion_config", "20999")
     [line] = metadata["config_warnings"].value.splitlines()
-    assert line.startswith(f"- {settings.configs_url}/20999.yaml:5: version: warning: ")
+    config = open_bucket(settings.configs_url).read_text("20999.yaml").splitlines()
+    version_line = next(number for number, text in enumerate(config, 1) if text.startswith("version:"))
+    assert line.startswith(f"- {settings.configs_url}/20999.yaml:{version_line}: version: warning: ")
     assert "'1.4.0'" in line
     assert [run.success for run in report.runs if run.job_name == "dataset_plan_job"] == [True]
 
