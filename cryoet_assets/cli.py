@@ -210,7 +210,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         s3_endpoint_url=args.s3_endpoint_url,
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
-    problem = settings.resources()[0].layout_problem()
+    try:
+        problem = settings.resources()[0].layout_problem()
+    except ValueError as exc:  # a URL no bucket can be opened from: an unknown scheme, an invalid S3 name
+        problem = str(exc)
     if problem:
         print(f"ingest: {problem}; nothing ingested", file=sys.stderr)
         return 1
@@ -487,7 +490,8 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
     # `dagster dev` loads the .env of the folder it starts in: the UI's runs then see this ingest's settings.
     ui_dir = ui_dir or home
     env_file = ui_dir / ".env"
-    env_file.touch(mode=0o600)  # the database URLs may hold passwords
+    env_file.touch()
+    env_file.chmod(0o600)  # the database URLs may hold passwords
     env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.environment().items()))
     print("\nOpen the same instance in the Dagster UI (its sensors go on from where this run left them; "
           f"{ui_dir / '.env'} holds the CRYOET_* settings):")

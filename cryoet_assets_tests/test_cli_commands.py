@@ -71,7 +71,7 @@ def test_ingest_of_a_broken_config_names_the_field_once_and_loads_nothing(tmp_pa
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cryoetportal-rawdatasets-dev", "incoming"]
 
 
-def test_ingest_refuses_a_database_that_is_no_url_and_outputs_among_the_deposit(tmp_path):
+def test_ingest_refuses_a_database_or_bucket_it_cannot_use_before_making_anything(tmp_path):
     deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
     demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
     config = f"incoming/{demo.config_key}"
@@ -90,6 +90,9 @@ def test_ingest_refuses_a_database_that_is_no_url_and_outputs_among_the_deposit(
             f"ingest: the deposit bucket ({(tmp_path / 'cryoetportal-rawdatasets-dev').as_uri()}) lies inside the "
             f"staging bucket ({tmp_path.as_uri()}); nothing ingested"),
     }
+    refused["an unknown scheme"] = (["--staging", "ftp://host/staging", "--db", "sqlite:///portal.db"],
+                                    "ingest: bucket URL 'ftp://host/staging': only file:// and s3:// URLs or plain "
+                                    "paths are supported; nothing ingested")
     for case, (arguments, said) in refused.items():
         result = run(["ingest", "--config", config, "--deposit", "cryoetportal-rawdatasets-dev", *arguments,
                       "--dagster-home", "home"], cwd=tmp_path)
