@@ -192,7 +192,9 @@ def run_demo(root: Path, *, workers: int | None = None) -> int:
 
 def run_ingest(args: argparse.Namespace) -> int:
     from cryoet_assets.lib.config.loader import ConfigError, load_config
+    from cryoet_assets.lib.config.rules import config_issues
     from cryoet_assets.lib.paths import STATE_PREFIX
+    from cryoet_assets.lib.storage import LocalBucket
     from cryoet_assets.runner import Settings
 
     problem = _database_problem("--db", args.db) or _database_problem("--production-db", args.production_db or "")
@@ -211,7 +213,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         staging_https_prefix=args.staging_https_prefix.rstrip("/"),
     )
     try:
-        problem = settings.resources()[0].layout_problem()
+        storage = settings.resources()[0]
+        problem = storage.layout_problem()
+        deposit = storage.deposit()
+        if not problem and isinstance(deposit, LocalBucket) and not deposit.root.is_dir():
+            problem = f"--deposit {args.deposit}: no folder {deposit.root}"
     except ValueError as exc:  # a URL no bucket can be opened from: an unknown scheme, an invalid S3 name
         problem = str(exc)
     if problem:
@@ -223,9 +229,12 @@ def run_ingest(args: argparse.Namespace) -> int:
         print(f"--config {args.config}: cannot read the config: {exc.strerror}", file=sys.stderr)
         return 1
     try:
-        load_config(data, source=str(args.config))
+        errors = [issue for issue in config_issues(load_config(data, source=str(args.config)),
+                                                   source=str(args.config)) if issue.is_error]
     except ConfigError as exc:
-        print("\n".join(str(issue) for issue in exc.issues), file=sys.stderr)
+        errors = exc.issues
+    if errors:
+        print("\n".join(str(issue) for issue in errors), file=sys.stderr)
         print(f"{args.config}: not ingested, nothing was written (`cryoet-assets validate-config` checks a config "
               "alone)", file=sys.stderr)
         return 1
@@ -262,7 +271,7 @@ def run_promote(args: argparse.Namespace) -> int:
     if problem:
         print(f"promote: {problem}; nothing promoted", file=sys.stderr)
         return 1
-    home = args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")
+    home = (args.dagster_home or Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_HOME) / "dagster_home")).resolve()
     if not (home / "dagster.yaml").exists():
         print(f"{home}: no Dagster instance here; promote reads the check results of the instance the data "
               "was ingested on (give --dagster-home)", file=sys.stderr)
@@ -361,6 +370,11 @@ def _database_problem(option: str, url: str) -> str:
     except NoSuchModuleError:
         return (f"{option} {parsed.render_as_string(hide_password=True)}: no SQLAlchemy dialect "
                 f"{parsed.drivername!r} (sqlite:///path for a file, postgresql+psycopg2:// for Postgres)")
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():
+            return f"{option} {url}: folder {folder} does not exist"
     return ""
 
 
@@ -384,12 +398,7 @@ def _promotion_problem(settings) -> str:
         if staging is None:
             return f"--db {settings.staging_db_url}: no portal database there (it is the one ingest loaded)"
         staging.dispose()
-        production = make_url(settings.production_db_url)
-        if production.get_backend_name() == "sqlite" and production.database:
-            folder = Path(production.database).parent
-            if not folder.is_dir():
-                return f"--production-db {settings.production_db_url}: folder {folder} does not exist"
-        else:
+        if make_url(settings.production_db_url).get_backend_name() != "sqlite":
             existing = existing_database(settings.production_db_url)  # connects: a wrong URL is said now
             if existing is not None:
                 existing.dispose()
@@ -483,9 +492,9 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
             forget_connections()
     except KeyboardInterrupt:
         forget_connections()
-        print("\ninterrupted: the runs in progress were stopped and recorded as failed; no other run was "
-              "started. Run the same ingest again to go on: it runs the stopped runs and those not started.",
-              file=sys.stderr)
+        print("\ninterrupted: the runs in progress were stopped and recorded as failed (a run that was about to "
+              "end may have ended); no other run was started. Run the same ingest again to go on: it runs the "
+              "stopped runs and those not started.", file=sys.stderr)
         return 130
     # `dagster dev` loads the .env of the folder it starts in: the UI's runs then see this ingest's settings.
     ui_dir = ui_dir or home

@@ -13,6 +13,7 @@ PARTITIONS_OF_JOB = {
 
 def print_summary(report, *, settings) -> None:
     from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cryoet_assets.families import migration_locations, table_metadata
     from cryoet_assets.lib.db import make_engine
@@ -54,13 +55,16 @@ def print_summary(report, *, settings) -> None:
         print(f"  {what}: {run.job_name} [{run.partition_key}]:{reason}")
 
     print("\nRows in the staging database:")
-    upgrade(settings.staging_db_url, version_locations=migration_locations())
-    engine = make_engine(settings.staging_db_url)
-    with engine.connect() as connection:
-        for table in table_metadata().sorted_tables:
-            count = connection.execute(select(func.count()).select_from(table)).scalar_one()
-            print(f"  {table.name:<24} {count}")
-    engine.dispose()
+    try:
+        upgrade(settings.staging_db_url, version_locations=migration_locations())
+        engine = make_engine(settings.staging_db_url)
+        with engine.connect() as connection:
+            for table in table_metadata().sorted_tables:
+                count = connection.execute(select(func.count()).select_from(table)).scalar_one()
+                print(f"  {table.name:<24} {count}")
+        engine.dispose()
+    except (OSError, SQLAlchemyError) as exc:  # the runs that failed say why too
+        print(f"  cannot read it: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
 
     print(f"\nOutputs in {staging.uri('')}:")
     zarrs: set[str] = set()

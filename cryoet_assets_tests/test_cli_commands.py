@@ -70,6 +70,14 @@ def test_ingest_of_a_broken_config_names_the_field_once_and_loads_nothing(tmp_pa
     # Refused before anything was made: no instance, no staging folder, no database.
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cryoetportal-rawdatasets-dev", "incoming"]
 
+    # So is what only a rule of `validate-config` finds, not the schema.
+    config.write_text(config.read_text().replace("sample_type: spaceship", "sample_type: cell_line")
+                      .replace("value: [20.024]", "value: [-20.024]"))
+    ruled = run(ingest, cwd=tmp_path)
+    assert ruled.returncode == 1
+    assert ruled.stderr.startswith(f"{config}:") and "-20.024" in ruled.stderr and "Traceback" not in ruled.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cryoetportal-rawdatasets-dev", "incoming"]
+
 
 def test_ingest_refuses_a_database_or_bucket_it_cannot_use_before_making_anything(tmp_path):
     deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
@@ -90,6 +98,11 @@ def test_ingest_refuses_a_database_or_bucket_it_cannot_use_before_making_anythin
             f"ingest: the deposit bucket ({(tmp_path / 'cryoetportal-rawdatasets-dev').as_uri()}) lies inside the "
             f"staging bucket ({tmp_path.as_uri()}); nothing ingested"),
     }
+    refused["a SQLite file in no folder"] = (["--staging", "staging", "--db", "sqlite:///no/such/p.db"],
+                                           f"ingest: --db sqlite:///no/such/p.db: folder {tmp_path / 'no' / 'such'} "
+                                           "does not exist; nothing ingested")
+    refused["no deposit folder"] = (["--staging", "staging", "--db", "sqlite:///portal.db", "--deposit", "absent"],
+                                    f"ingest: --deposit absent: no folder {tmp_path / 'absent'}; nothing ingested")
     refused["an unknown scheme"] = (["--staging", "ftp://host/staging", "--db", "sqlite:///portal.db"],
                                     "ingest: bucket URL 'ftp://host/staging': only file:// and s3:// URLs or plain "
                                     "paths are supported; nothing ingested")
@@ -264,8 +277,8 @@ def test_ctrl_c_stops_an_ingest_and_the_same_command_goes_on_from_there(tmp_path
     out, err = cli.communicate(timeout=120)
     assert interrupted, out + err
     assert cli.returncode == 130, out + err
-    assert "interrupted: the runs in progress were stopped and recorded as failed; no other run was started. " \
-           "Run the same ingest again to go on" in err
+    assert "interrupted: the runs in progress were stopped and recorded as failed (a run that was about to end " \
+           "may have ended); no other run was started. Run the same ingest again to go on" in err
     assert "Traceback" not in err
 
     def acquisition_runs(text: str, status: str) -> set[str]:
