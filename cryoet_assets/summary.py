@@ -7,7 +7,8 @@ from cryoet_assets.lib.plan import DatasetPlan, describe_not_ingested
 
 
 PARTITIONS_OF_JOB = {
-    "deposition_job": "depositions", "dataset_plan_job": "datasets", "acquisition_run_job": "acquisition_runs",
+    "deposition_job": "depositions", "dataset_plan_job": "datasets", "dataset_job": "datasets",
+    "acquisition_run_job": "acquisition_runs",
 }
 
 

@@ -169,6 +169,23 @@ def test_ingest_into_an_s3_bucket(tmp_path, s3_bucket_url):
     assert tuple(tomogram) == (f"{staging_url}/{mrc}", f"https://files.example.org/portal/{mrc}")
 
 
+def _demo_ingest(tmp_path: Path) -> tuple:
+    """The demo's deposit and config in `tmp_path`, and (deposit, db URL, instance folder, `ingest` arguments)
+    naming folders and the database as a user in that folder would: relatively, two workers."""
+    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
+    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
+    ingest = ["ingest", "--config", f"incoming/{demo.config_key}", "--deposit", "cryoetportal-rawdatasets-dev",
+              "--staging", "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home", "--workers", "2"]
+    return deposit, f"sqlite:///{tmp_path / 'portal.db'}", tmp_path / "home", ingest
+
+
+def _start(args: list[str], cwd: Path, **popen) -> subprocess.Popen:
+    """The console script started as `console.run` runs it, without waiting for it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+    return subprocess.Popen([str(SCRIPT), *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
 def _started_runs(runs_db: Path, job_name: str) -> int:
     """Runs of `job_name` in STARTED state, read from the instance's SQLite run storage without writing to it."""
     import sqlite3
@@ -189,16 +206,8 @@ def test_a_killed_worker_fails_its_run_only_and_a_new_plan_runs_it_again(tmp_pat
 
     import dagster as dg
 
-    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
-    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
-    db = f"sqlite:///{tmp_path / 'portal.db'}"
-    home = tmp_path / "home"
-    # Folders and the database as a user in that folder names them: relative.
-    ingest = ["ingest", "--config", f"incoming/{demo.config_key}", "--deposit", "cryoetportal-rawdatasets-dev",
-              "--staging", "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home", "--workers", "2"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
-    cli = subprocess.Popen([str(SCRIPT), *ingest], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    deposit, db, home, ingest = _demo_ingest(tmp_path)
+    cli = _start(ingest, tmp_path)
     killed = None
     deadline = time.monotonic() + 120
     # Once both workers' runs have started, one worker is killed in the middle of its run.
@@ -257,16 +266,9 @@ def test_ctrl_c_stops_an_ingest_and_the_same_command_goes_on_from_there(tmp_path
     import signal
     import time
 
-    deposit = open_bucket(str(tmp_path / "cryoetportal-rawdatasets-dev"))
-    demo = write_demo(deposit=deposit, configs=open_bucket(str(tmp_path / "incoming")))
-    db = f"sqlite:///{tmp_path / 'portal.db'}"
-    home = tmp_path / "home"
-    ingest = ["ingest", "--config", f"incoming/{demo.config_key}", "--deposit", "cryoetportal-rawdatasets-dev",
-              "--staging", "staging", "--db", "sqlite:///portal.db", "--dagster-home", "home", "--workers", "2"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYOET_", "DAGSTER_"))}
+    _, db, home, ingest = _demo_ingest(tmp_path)
     # A terminal's Ctrl-C reaches every process of the foreground group: the CLI and its run workers.
-    cli = subprocess.Popen([str(SCRIPT), *ingest], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cli = _start(ingest, tmp_path, start_new_session=True)
     interrupted = False
     deadline = time.monotonic() + 120
     while not interrupted and cli.poll() is None and time.monotonic() < deadline:
@@ -292,6 +294,10 @@ def test_ctrl_c_stops_an_ingest_and_the_same_command_goes_on_from_there(tmp_path
     expected = {"20999__TS_001", "20999__TS_002", "20999__TS_003"} - acquisition_runs(out, "ok")
     assert acquisition_runs(again.stdout, "started") == acquisition_runs(again.stdout, "ok") == expected
     assert "deposition_job" not in again.stdout and "dataset_job          20999                ok" in again.stdout
+    # The roll-up is the dataset's run of this ingest: its partition and config are in the summary.
+    assert f"  {'datasets':<17} {1:>3}  20999\n" in again.stdout
+    assert f"\nConfigs:\n  {tmp_path / 'staging' / '_cryoet_assets' / 'configs' / '20999.yaml'}  datasets 20999\n" \
+        in again.stdout
     engine = create_engine(db)
     with engine.connect() as connection:
         assert connection.execute(text("select count(*) from run")).scalar_one() == 3
