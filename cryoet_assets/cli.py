@@ -330,10 +330,16 @@ def _absolute_database(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         return url  # said by what opens it, with the option's name
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
-        return url
-    return parsed.set(database=str(Path(path).resolve())).render_as_string(hide_password=False)
+    path = _sqlite_file(parsed)
+    return parsed.set(database=str(path)).render_as_string(hide_password=False) if path else url
+
+
+def _sqlite_file(url) -> Path | None:
+    """The absolute path of the file a parsed SQLite URL names; None for an in-memory database or another one."""
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path).resolve()
 
 
 def _beside(db_url: str) -> str:
@@ -370,11 +376,9 @@ def _database_problem(option: str, url: str) -> str:
     except NoSuchModuleError:
         return (f"{option} {parsed.render_as_string(hide_password=True)}: no SQLAlchemy dialect "
                 f"{parsed.drivername!r} (sqlite:///path for a file, postgresql+psycopg2:// for Postgres)")
-    path = parsed.database
-    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
-        folder = Path(path).resolve().parent
-        if not folder.is_dir():
-            return f"{option} {url}: folder {folder} does not exist"
+    path = _sqlite_file(parsed)
+    if path and not path.parent.is_dir():
+        return f"{option} {url}: folder {path.parent} does not exist"
     return ""
 
 
