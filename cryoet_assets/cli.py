@@ -510,7 +510,7 @@ def _run(settings, *, home: Path, ui_dir: Path | None, workers: int | None,
           f"{ui_dir / '.env'} holds the CRYOET_* settings):")
     dagster = Path(sys.executable).parent / "dagster"
     print(f"  cd {ui_dir} && DAGSTER_HOME={home} {dagster} dev -w {workspace} -h 127.0.0.1 -p 3000")
-    if not report.runs or any(run.success for run in report.runs if not run.job_name.endswith("_sensor")):
+    if not report.runs or any(run.success for run in report.runs if run.kind == "run"):
         print("\nPromote the partitions whose checks passed to production (--dry-run first to see what it would "
               "do):")
         print(f"  {Path(sys.executable).parent / 'cryoet-assets'} " + " ".join(_promote_arguments(settings, home)))

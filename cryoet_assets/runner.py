@@ -126,6 +126,9 @@ class RunOutcome:
     error: str = ""
     run_id: str = ""
     interrupted: bool = False  # stopped by Ctrl-C (SIGINT)
+    # "run"; for a sensor's outcome, where no Dagster run was made: "tick" (its tick failed, `job_name` is the
+    # sensor) or "config" (a config it could not plan, `partition_key` is the config's key)
+    kind: str = "run"
 
 
 @dataclass
@@ -210,7 +213,7 @@ def ingest(
             tick = _evaluate(instance, sensor, storage)
         except Exception as exc:  # a failed tick keeps its cursor, as in the daemon; the next sensors run
             outcome = RunOutcome(job_name=sensor.name, partition_key="tick", success=False,
-                                 error=f"{type(exc).__name__}: {exc}")
+                                 error=f"{type(exc).__name__}: {exc}", kind="tick")
             display.finished(outcome)
             report.runs.append(outcome)
             continue
@@ -646,7 +649,8 @@ def _refused_configs(previous_cursor: str | None, cursor: str | None) -> list[Ru
 
     before = WatchCursor.loads(previous_cursor).configs
     return [
-        RunOutcome(job_name="deposit_sensor", partition_key=key, success=False, error=seen.error)
+        RunOutcome(job_name="deposit_sensor", partition_key=key, success=False, error=seen.error,
+                   kind="config")
         for key, seen in WatchCursor.loads(cursor).configs.items()
         if seen.error and before.get(key) != seen
     ]

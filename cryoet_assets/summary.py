@@ -50,9 +50,7 @@ def print_summary(report, *, settings) -> None:
     for run in broken:
         lines = run.error.splitlines()
         reason = f" {lines[0]}" if len(lines) == 1 else "".join(f"\n    {line}" for line in lines)
-        # A sensor's outcome is a config it could not plan, or a tick that failed: no run was made.
-        what = "run failed" if not run.job_name.endswith("_sensor") else (
-            "tick failed" if run.partition_key == "tick" else "not planned")
+        what = {"run": "run failed", "tick": "tick failed", "config": "not planned"}[run.kind]
         print(f"  {what}: {run.job_name} [{run.partition_key}]:{reason}")
 
     print("\nRows in the staging database:")

@@ -293,13 +293,24 @@ def test_a_sensor_that_fails_keeps_its_cursor_and_says_why(embedded):
     open_bucket(settings.configs_url).delete(demo.config_key)
 
     report = ingest(instance, log=lambda line: None)
-    assert [(run.job_name, run.partition_key, run.success) for run in report.runs] == [
-        ("plan_sensor", "tick", False)]
+    assert [(run.job_name, run.partition_key, run.success, run.kind) for run in report.runs] == [
+        ("plan_sensor", "tick", False, "tick")]
     assert report.runs[0].error == (
         "Failure: dataset 20999 has no ingestion_plan yet; materialize ingestion_plan for it first")
     states = sensor_states(instance)
     assert "plan_sensor" not in states  # no cursor stored: the plan is read again on the next tick
     assert states["deposit_sensor"].instigator_data.cursor == "{}"
+
+
+def test_a_config_the_deposit_sensor_cannot_plan_is_an_outcome_of_its_own(embedded):
+    settings, demo, instance = embedded
+    configs = open_bucket(settings.configs_url)
+    configs.write_bytes(demo.config_key, b"version: [1.3.0\n")
+    report = ingest(instance, log=lambda line: None)
+    assert [(run.job_name, run.partition_key, run.success, run.kind) for run in report.runs] == [
+        ("deposit_sensor", demo.config_key, False, "config")]
+    error = report.runs[0].error
+    assert error.startswith(f"{configs.uri(demo.config_key)}:") and "invalid YAML" in error
 
 
 STORAGES_ASIDE = """

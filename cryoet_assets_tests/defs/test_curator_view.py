@@ -151,8 +151,10 @@ def test_the_summary_tells_a_config_not_planned_and_a_failed_tick_from_a_failed_
 
     settings = ingested[0]
     report = IngestionReport(runs=[
-        RunOutcome("deposit_sensor", "a.yaml", False, error="a.yaml is not planned: outside every grant"),
-        RunOutcome("plan_sensor", "tick", False, error="OSError: the staging bucket is unreachable"),
+        RunOutcome("deposit_sensor", "a.yaml", False, error="a.yaml is not planned: outside every grant",
+                   kind="config"),
+        RunOutcome("plan_sensor", "tick", False, error="OSError: the staging bucket is unreachable",
+                   kind="tick"),
         RunOutcome("dataset_job", "20999", False, error="dataset_rows: the database is unreachable"),
     ])
     printed = io.StringIO()
