@@ -86,12 +86,11 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         return exists
 
     def _store_asset_event(self, conn, event, event_id: int) -> None:
-        dagster_event = event.dagster_event
-        if not (dagster_event and dagster_event.asset_key and dagster_event.is_step_materialization):
+        key = guarded_asset_key(event)
+        if key is None:
             super()._store_asset_event(conn, event, event_id)
             return
         values = self._get_asset_entry_values(event, event_id, self._has_asset_key_index_cols_on_connection(conn))
-        key = dagster_event.asset_key.to_string()
         try:
             conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
         except sqlalchemy.exc.IntegrityError:
@@ -109,3 +108,12 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
             self._pool.dispose()
         if hasattr(self, "_base_dir"):
             super().dispose()
+
+
+def guarded_asset_key(event) -> str | None:
+    """The stored asset key of a step materialization, whose `asset_keys` row only a later materialization may
+    replace (see the module's docstring); None for any other event, whose row Dagster updates as it does."""
+    dagster_event = event.dagster_event
+    if dagster_event and dagster_event.asset_key and dagster_event.is_step_materialization:
+        return dagster_event.asset_key.to_string()
+    return None

@@ -20,6 +20,8 @@ from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from sqlalchemy.dialects import postgresql
 
+from cryoet_assets.event_log import guarded_asset_key
+
 
 class GuardedPostgresEventLogStorage(PostgresEventLogStorage):
     """`PostgresEventLogStorage` whose asset rows keep their latest materialization. Config: Dagster's
@@ -37,8 +39,8 @@ class GuardedPostgresEventLogStorage(PostgresEventLogStorage):
         )
 
     def _store_asset_event(self, conn, event, event_id: int) -> None:
-        dagster_event = event.dagster_event
-        if not (dagster_event and dagster_event.asset_key and dagster_event.is_step_materialization):
+        key = guarded_asset_key(event)
+        if key is None:
             super()._store_asset_event(conn, event, event_id)
             return
         values = self._get_asset_entry_values(event, event_id, self.has_secondary_index(ASSET_KEY_INDEX_COLS))
@@ -48,7 +50,7 @@ class GuardedPostgresEventLogStorage(PostgresEventLogStorage):
         )
         conn.execute(
             postgresql.insert(AssetKeyTable)
-            .values(asset_key=dagster_event.asset_key.to_string(), **values)
+            .values(asset_key=key, **values)
             .on_conflict_do_update(
                 index_elements=[AssetKeyTable.c.asset_key],
                 set_=values,
